@@ -1,0 +1,49 @@
+"""Heatmap targets and the decoding of heatmaps back to sub-pixel keypoints.
+
+Coordinates are pixel centres: keypoint (x, y) = (3, 5) peaks on heatmap pixel column 3, row 5. Decoding
+uses only tensor ops (argmax, gather, arithmetic) so it exports inside an ONNX graph.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def gaussian_targets(keypoints: torch.Tensor, height: int, width: int, sigma: float) -> torch.Tensor:
+    """(N, K, 2) keypoints (x, y) -> (N, K, H, W) Gaussians with peak 1."""
+    xs = torch.arange(width, dtype=keypoints.dtype, device=keypoints.device)
+    ys = torch.arange(height, dtype=keypoints.dtype, device=keypoints.device)
+    dx = (xs.view(1, 1, 1, width) - keypoints[..., 0, None, None]) ** 2  # (N, K, 1, W)
+    dy = (ys.view(1, 1, height, 1) - keypoints[..., 1, None, None]) ** 2  # (N, K, H, 1)
+    return torch.exp(-(dx + dy) / (2 * sigma**2))
+
+
+def normalised(targets: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Each (H, W) map scaled to sum 1: the target distribution of a spatial softmax."""
+    return targets / (targets.sum(dim=(-2, -1), keepdim=True) + eps)
+
+
+def decode(heatmaps: torch.Tensor) -> torch.Tensor:
+    """(N, K, H, W) -> (N, K, 2) keypoints (x, y): the argmax, refined by a parabola through its neighbours
+    along each axis (shift clamped to half a pixel)."""
+    n, k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(n, k, h * w)
+    index = flat.argmax(dim=-1)  # (N, K)
+    y = torch.div(index, w, rounding_mode="floor")
+    x = index - y * w
+
+    def at(dx: int, dy: int) -> torch.Tensor:
+        xx = (x + dx).clamp(0, w - 1)
+        yy = (y + dy).clamp(0, h - 1)
+        return flat.gather(-1, (yy * w + xx).unsqueeze(-1)).squeeze(-1)
+
+    centre = at(0, 0)
+    x_shift = _parabola_shift(at(-1, 0), centre, at(1, 0))
+    y_shift = _parabola_shift(at(0, -1), centre, at(0, 1))
+    # At the border the clamped neighbour equals the centre; the parabola then leans away, which is right.
+    return torch.stack([x.to(heatmaps.dtype) + x_shift, y.to(heatmaps.dtype) + y_shift], dim=-1)
+
+
+def _parabola_shift(left: torch.Tensor, centre: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    curvature = left - 2 * centre + right
+    shift = 0.5 * (left - right) / torch.where(curvature.abs() > 1e-12, curvature, torch.full_like(curvature, -1e-12))
+    return shift.clamp(-0.5, 0.5)
