@@ -1,0 +1,82 @@
+"""Check a Supervisely cone export before training on it: what loads, what is skipped and why, per-team stats.
+
+    python runners/inspect_data.py --data ../shared/cones_dataset
+    python runners/inspect_data.py --data ../shared/cones_dataset --strict --size 48x64
+
+Prints the load report (counts per skip reason and every skipped file with the reason), then crops, frames,
+``bad quality`` tags and keypoint span (mean width x height of the 7 points' bounding box) per team.
+Exits non-zero with the reason if the folder is missing or not an export, or with --strict if any file is bad.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+
+from cones.load import load_export
+from cones.supervisely import LAYOUT
+from cones.types import DEFAULT_SIZE, ConeSet
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``48x64`` -> (48, 64), width x height."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size must be WIDTHxHEIGHT like 48x64, got {text!r}") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"--size must be > 0 in both directions, got {text!r}")
+    return width, height
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"Expected layout: {LAYOUT}. Decoded crops are cached under $KEYPOINT_NAS_CACHE "
+               "(default ~/.cache/keypoint-nas), so a second run is fast.")
+    parser.add_argument("--data", required=True, metavar="DIR",
+                        help="export folder holding ann/ and img/, e.g. ../shared/cones_dataset")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail, listing the bad files, instead of skipping them")
+    default_size = "x".join(map(str, DEFAULT_SIZE))
+    parser.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH",
+                        help=f"working size crops are resized to, width x height (default {default_size})")
+    parser.add_argument("--no-cache", action="store_true", help="decode every file again, ignoring the cache")
+    return parser
+
+
+def describe(data: ConeSet) -> list[str]:
+    """Per-team table: crops, frames, bad quality tags, mean keypoint span."""
+    lines = [f"{'team':<10} {'crops':>6} {'frames':>6} {'bad quality':>11}  span w x h (px)"]
+    teams = sorted(set(data.teams))
+    for team in teams + ["all"]:
+        index = [i for i, t in enumerate(data.teams) if t == team or team == "all"]
+        points = data.keypoints[index]  # (n, 7, 2)
+        span = (points.amax(dim=1) - points.amin(dim=1)).mean(dim=0)  # (2,) width, height
+        frames = len({data.frames[i] for i in index})
+        bad = int(data.bad_quality[index].sum())
+        lines.append(f"{team:<10} {len(index):>6,} {frames:>6,} {bad:>11,}  {span[0]:.1f} x {span[1]:.1f}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        data, report = load_export(args.data, size=args.size, strict=args.strict, use_cache=not args.no_cache)
+    except ValueError as err:
+        print(f"inspect_data: {err}", file=sys.stderr)
+        return 1
+    if report.skipped:
+        print(f"skipped files ({len(report.skipped):,}):")
+        for skip in report.skipped:
+            print(f"  {skip}")
+    tags = Counter({"bad quality": int(data.bad_quality.sum())})
+    print(f"{len(data):,} crops from {len(set(data.frames)):,} frames of {len(set(data.teams))} teams; "
+          f"tags: {', '.join(f'{tag} {n:,}' for tag, n in tags.items())}"
+          f"{' (served from cache)' if report.from_cache else ''}")
+    print("\n".join(describe(data)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
