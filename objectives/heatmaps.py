@@ -37,9 +37,11 @@ def decode(heatmaps: torch.Tensor) -> torch.Tensor:
         return flat.gather(-1, (yy * w + xx).unsqueeze(-1)).squeeze(-1)
 
     centre = at(0, 0)
-    x_shift = _parabola_shift(at(-1, 0), centre, at(1, 0))
-    y_shift = _parabola_shift(at(0, -1), centre, at(0, 1))
-    # At the border the clamped neighbour equals the centre; the parabola then leans away, which is right.
+    # A peak on the border has one neighbour: no parabola, the argmax stands.
+    inside_x = ((x > 0) & (x < w - 1)).to(heatmaps.dtype)
+    inside_y = ((y > 0) & (y < h - 1)).to(heatmaps.dtype)
+    x_shift = _parabola_shift(at(-1, 0), centre, at(1, 0)) * inside_x
+    y_shift = _parabola_shift(at(0, -1), centre, at(0, 1)) * inside_y
     return torch.stack([x.to(heatmaps.dtype) + x_shift, y.to(heatmaps.dtype) + y_shift], dim=-1)
 
 

@@ -1,0 +1,112 @@
+"""What a user watches during a search: a progress bar, one line per finished trial, a closing table."""
+from __future__ import annotations
+
+import math
+import time
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from tqdm import tqdm
+
+from objectives.trial import BASELINE_ATTR, finished
+
+
+def describe_config(cfg: dict) -> str:
+    parts = [f"{cfg['family']} w{cfg['width']} d{cfg['depth']}"]
+    if cfg["family"] == "mobile":
+        parts.append(f"x{cfg['expand']}")
+    parts.append("bn" if cfg["batch_norm"] else "no-bn")
+    parts.append(cfg["head"] + ("/ce" if cfg.get("loss") == "ce" else ""))
+    parts.append(f"{cfg['optimizer']} lr {cfg['lr']:.1e} bs {cfg['batch_size']}")
+    return " ".join(parts)
+
+
+def feasible(trial: FrozenTrial, max_bytes: int) -> bool:
+    return trial.state == TrialState.COMPLETE and trial.user_attrs.get("weight_bytes", math.inf) <= max_bytes
+
+
+def best_feasible(study: optuna.Study, max_bytes: int) -> FrozenTrial | None:
+    """Lowest validation error among complete trials within the cap (never an oversize one)."""
+    trials = [t for t in study.get_trials(deepcopy=False) if feasible(t, max_bytes)]
+    return min(trials, key=lambda t: t.user_attrs["val_mean_px"], default=None)
+
+
+class Progress:
+    """An Optuna callback: one line per finished trial above a bar (done / target, best, time left)."""
+
+    def __init__(self, study: optuna.Study, target: int, max_bytes: int, timeout: float | None = None):
+        self.target, self.max_bytes, self.timeout = target, max_bytes, timeout
+        self.started = time.monotonic()
+        self.initial = finished(study)
+        self.bar = tqdm(total=target, initial=self.initial, unit="trial", dynamic_ncols=True,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} trials [{elapsed}<{remaining}] {postfix}")
+        self._update_best(study)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.bar.write(self.line(trial))
+        self.bar.n = finished(study)
+        self._update_best(study)
+        if self.bar.n >= self.target:
+            study.stop()
+
+    def _update_best(self, study: optuna.Study) -> None:
+        best = best_feasible(study, self.max_bytes)
+        if best is not None:
+            self.bar.set_postfix_str(f"best {best.user_attrs['val_mean_px']:.2f} px (#{best.number})", refresh=False)
+        self.bar.refresh()
+
+    def line(self, trial: FrozenTrial) -> str:
+        attrs = trial.user_attrs
+        state = {"oversize": "OVERSIZE", "stopped": "STOPPED", "diverged": "DIVERGED"}.get(
+            attrs.get("status"), trial.state.name)
+        text = f"#{trial.number:<4} {state:<8} "
+        if "config" in attrs:
+            text += f"{describe_config(attrs['config']):<58} {attrs['weight_bytes'] / 1024:5.1f} KB"
+        if "epochs" in attrs:
+            text += f" | {attrs['epochs']:>3} ep {attrs['train_seconds']:6.1f} s"
+        if "val_mean_px" in attrs:
+            text += f" | val {attrs['val_mean_px']:.3f} px"
+        if attrs.get("reason") and state in ("OVERSIZE", "DIVERGED"):
+            text += f" | {attrs['reason']}"
+        if BASELINE_ATTR in attrs:
+            text += f"  [hand design {attrs[BASELINE_ATTR]}]"
+        return text
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def summary(study: optuna.Study, max_bytes: int, storage_url: str) -> str:
+    """The closing table: best trial (or the Pareto set), the hand designs, and the export command."""
+    trials = study.get_trials(deepcopy=False)
+    count = {s: sum(t.state == s for t in trials) for s in TrialState}
+    oversize = sum(t.user_attrs.get("status") == "oversize" for t in trials)
+    lines = [
+        f"study {study.study_name!r}: {len(trials)} trials: {count[TrialState.COMPLETE]} complete, "
+        f"{count[TrialState.PRUNED] - oversize} stopped early, {oversize} over the size cap, "
+        f"{count[TrialState.FAIL]} failed",
+    ]
+    header = f"  {'trial':>6}  {'config':<58} {'KB':>6} {'mean px':>8} {'median':>7} {'PCK@2':>6}"
+
+    def row(t: FrozenTrial, tag: str = "") -> str:
+        a = t.user_attrs
+        return (f"  #{t.number:<5}  {describe_config(a['config']):<58} {a['weight_bytes'] / 1024:6.1f} "
+                f"{a['val_mean_px']:8.3f} {a['val_median_px']:7.3f} {a['val_pck2']:6.1%} {tag}")
+
+    if len(study.directions) > 1:
+        front = [t for t in study.best_trials if feasible(t, max_bytes)]
+        lines += ["Pareto set (validation error vs weight size):", header]
+        lines += [row(t) for t in sorted(front, key=lambda t: t.user_attrs["weight_bytes"])]
+    best = best_feasible(study, max_bytes)
+    if best is None:
+        lines.append("no trial has completed within the size cap yet")
+        return "\n".join(lines)
+    lines += ["best trial:", header, row(best)]
+    baselines = [t for t in trials if BASELINE_ATTR in t.user_attrs and feasible(t, max_bytes)]
+    if baselines:
+        lines += ["hand designs (same split and budget):"]
+        lines += [row(t, t.user_attrs[BASELINE_ATTR]) for t in sorted(baselines, key=lambda t: t.number)]
+    lines += ["export it with:",
+              f"  python runners/export.py --study {study.study_name} --storage {storage_url} "
+              f"--trial {best.number} --out best.json"]
+    return "\n".join(lines)

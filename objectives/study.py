@@ -1,0 +1,127 @@
+"""Open (or continue) a study: storage with heartbeats, sampler, pruner, the hand designs, the note.
+
+Shared by the in-process runner and the Ray runner so both write the same study.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+import optuna
+from optuna.storages import RDBStorage, RetryFailedTrialCallback
+
+from search_space.baselines import hand_designs
+from search_space.space import trial_params
+from objectives.trial import BASELINE_ATTR, TrialSettings, directions, metric_names
+
+DEFAULT_STORAGE = "sqlite:///optuna.db"
+SAMPLERS = ("tpe", "random", "nsga2")
+
+
+def open_storage(url: str, heartbeat_interval: int = 30) -> RDBStorage:
+    """An RDB storage whose trials beat a heartbeat: a trial whose process was killed is marked FAIL when a
+    search next starts (after ``2 x heartbeat_interval`` without a beat) and retried as a new trial."""
+    engine_kwargs = {}
+    if url.startswith("sqlite"):
+        # Several processes may write one SQLite file (dashboard, a second runner): wait for the lock
+        # rather than failing at once.
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    try:
+        return RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=2 * heartbeat_interval,
+            failed_trial_callback=RetryFailedTrialCallback(max_retry=2, inherit_intermediate_values=False),
+        )
+    except Exception as error:  # sqlalchemy raises many kinds; the user needs the URL and the cause
+        raise SystemExit(f"cannot open storage {url!r}: {error}") from error
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # multivariate + group model the conditional parameters (loss, expand, momentum) jointly with
+            # the ones they depend on; constant_liar keeps parallel workers from sampling the same point.
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                              n_startup_trials=10)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    raise ValueError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
+
+
+def make_pruner(settings: TrialSettings, early_stopping: bool = True) -> optuna.pruners.BasePruner:
+    if not early_stopping or settings.multi_objective:
+        # Multi-objective studies stop trials with objectives.trial.pareto_rung_stop instead.
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=settings.max_epochs,
+                                          reduction_factor=settings.reduction_factor)
+
+
+def open_study(storage: RDBStorage, name: str, settings: TrialSettings, sampler: str = "tpe",
+               early_stopping: bool = True) -> optuna.Study:
+    wanted = directions(settings.objectives)
+    try:
+        existing = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        existing = None
+    if existing is not None:
+        have = [d.name.lower() for d in existing.directions]
+        if have != wanted:
+            raise SystemExit(
+                f"study {name!r} has {len(have)} objective(s) and --objectives asks for {len(wanted)}; "
+                f"use --study-name to start a new study or drop --objectives to continue it"
+            )
+    study = optuna.create_study(
+        study_name=name, storage=storage, directions=wanted, load_if_exists=True,
+        sampler=make_sampler(sampler, settings.seed), pruner=make_pruner(settings, early_stopping),
+    )
+    if existing is None:
+        study.set_metric_names(metric_names(settings.objectives))
+    return study
+
+
+def enqueue_hand_designs(study: optuna.Study) -> int:
+    """Enqueue the original study's designs that the study does not hold yet; returns how many."""
+    present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
+    added = 0
+    for name, cfg in hand_designs().items():
+        if name not in present:
+            study.enqueue_trial(trial_params(cfg), user_attrs={BASELINE_ATTR: name})
+            added += 1
+    return added
+
+
+def describe(study: optuna.Study, settings: TrialSettings, data: str, split: str, val_teams, val_fraction: float,
+             train_size: int, val_size: int) -> None:
+    """Study user attributes (read by analysis and export) and a note that optuna-dashboard shows."""
+    command = " ".join([os.path.basename(sys.executable)] + sys.argv)
+    attrs = {
+        "data": data, "split": split, "val_teams": list(val_teams) if val_teams else None,
+        "val_fraction": val_fraction, "seed": settings.seed, "max_bytes": settings.max_bytes,
+        "max_epochs": settings.max_epochs, "objectives": list(settings.objectives), "command": command,
+        "train_size": train_size, "val_size": val_size,
+    }
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+    note = "\n".join([
+        f"# {study.study_name}",
+        f"- **data**: `{data}` ({train_size} train / {val_size} validation crops)",
+        f"- **split**: {split}",
+        f"- **size cap**: {settings.max_bytes:,} bytes of float32 weights (batch norm folded)",
+        f"- **epochs per trial**: at most {settings.max_epochs}; objectives: {', '.join(settings.objectives)}",
+        f"- **seed**: {settings.seed}",
+        f"- **command**: `{command}`",
+        "",
+        "Trials with user attribute `baseline` are the original study's hand designs (the reference).",
+    ])
+    try:
+        from optuna_dashboard import save_note
+
+        save_note(study, note)
+    except ImportError:  # the dashboard is optional at run time; the attributes carry the same facts
+        pass

@@ -1,0 +1,193 @@
+"""The thin adapter between an Optuna trial and ``train``: trial -> config -> size check -> train ->
+report / prune -> user attributes.
+
+Every path through a trial leaves the same record (see ``ATTRS``) so the dashboard, the analysis and the
+export read one format whoever ran the trial (the in-process runner or a Ray worker).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.trial import TrialState
+
+from cones.augment import AugmentConfig
+from cones.types import ConeSet
+from objectives.metrics import Metrics
+from objectives.train import TrainResult, train
+from search_space.config import Config
+from search_space.size import BYTES_PER_KB, measure
+from search_space.space import SearchSpace, sample_config
+
+BASELINE_ATTR = "baseline"
+
+
+class TrialDiverged(RuntimeError):
+    """The loss became NaN or infinite: the trial is recorded FAIL with the reason and the study goes on."""
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What every trial of one study shares."""
+
+    max_bytes: int
+    max_epochs: int
+    objectives: tuple[str, ...] = ("error",)  # or ("error", "size")
+    seed: int = 0
+    threads: int | None = None
+    reduction_factor: int = 3  # rungs at 1, 3, 9, ... epochs for the multi-objective stopping rule
+    augmentation: AugmentConfig = field(default_factory=AugmentConfig)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+
+def directions(objectives: tuple[str, ...]) -> list[str]:
+    return ["minimize"] * len(objectives)
+
+
+def metric_names(objectives: tuple[str, ...]) -> list[str]:
+    names = {"error": "val_mean_px", "size": "weight_kb"}
+    return [names[o] for o in objectives]
+
+
+class Objective:
+    """``study.optimize(Objective(settings, space, train_set, val_set))``."""
+
+    def __init__(self, settings: TrialSettings, space: SearchSpace, train_set: ConeSet, val_set: ConeSet):
+        self.settings, self.space = settings, space
+        self.train_set, self.val_set = train_set, val_set
+
+    def __call__(self, trial: optuna.Trial):
+        cfg = sample_config(trial, self.space)
+        size = record_size(trial, cfg, self.settings.max_bytes)
+        result = train(
+            cfg, self.train_set, self.val_set, self.settings.max_epochs,
+            seed=self.settings.seed, augmentation=self.settings.augmentation, threads=self.settings.threads,
+            on_epoch=EpochReporter(trial, self.settings, size.kb),
+        )
+        return record_result(trial, result, self.settings, size.kb)
+
+
+def record_size(trial: optuna.Trial, cfg: Config, max_bytes: int):
+    """Store the config and its exact size; an oversize candidate ends here, PRUNED, never trained."""
+    size = measure(cfg)
+    trial.set_user_attr("config", cfg.to_dict())
+    trial.set_user_attr("family", cfg.family)
+    trial.set_user_attr("weight_bytes", size.weight_bytes)
+    trial.set_user_attr("params", size.params)
+    trial.set_user_attr("macs", size.macs)
+    if size.weight_bytes > max_bytes:
+        trial.set_user_attr("status", "oversize")
+        trial.set_user_attr("reason", f"{size.weight_bytes} weight bytes > cap {max_bytes}")
+        raise optuna.TrialPruned(f"oversize: {size.weight_bytes} bytes > {max_bytes}")
+    return size
+
+
+def record_result(trial: optuna.Trial, result: TrainResult, settings: TrialSettings, kb: float):
+    trial.set_user_attr("epochs", result.epochs)
+    trial.set_user_attr("train_seconds", round(result.train_seconds, 2))
+    trial.set_user_attr("history", result.history)
+    trial.set_user_attr("status", result.status)
+    if result.status == "diverged":
+        trial.set_user_attr("reason", result.reason)
+        raise TrialDiverged(result.reason)
+    record_metrics(trial, result.metrics)
+    if result.status == "stopped":
+        raise optuna.TrialPruned(f"stopped early after epoch {result.epochs}")
+    error = result.metrics.mean_px
+    return (error, kb) if settings.multi_objective else error
+
+
+def record_metrics(trial: optuna.Trial, metrics: Metrics) -> None:
+    for key in ("mean_px", "median_px", "pck1", "pck2", "pck3", "heatmap_mse"):
+        trial.set_user_attr(f"val_{key}", getattr(metrics, key))
+    trial.set_user_attr("val_per_keypoint_px", list(metrics.per_keypoint_px))
+
+
+class EpochReporter:
+    """The ``on_epoch`` callback: records the learning curve and decides whether to stop early.
+
+    Single objective: Optuna's pruner (``trial.report`` / ``should_prune``). Multi-objective, where Optuna
+    supports neither, ``pareto_rung_stop``. The hand designs are never stopped: they are the reference.
+    """
+
+    def __init__(self, trial: optuna.Trial, settings: TrialSettings, kb: float):
+        self.trial, self.settings, self.kb = trial, settings, kb
+        self.history: list[float] = []
+        self.exempt = BASELINE_ATTR in trial.user_attrs
+
+    def __call__(self, epoch: int, metrics: Metrics) -> bool:
+        self.history.append(metrics.mean_px)
+        self.trial.set_user_attr("history", self.history)
+        if not self.settings.multi_objective:
+            self.trial.report(metrics.mean_px, epoch)
+            return not self.exempt and self.trial.should_prune()
+        if self.exempt or epoch not in rungs(self.settings.max_epochs, self.settings.reduction_factor):
+            return False
+        peers = [
+            (t.user_attrs["history"][epoch - 1], t.user_attrs["weight_bytes"] / BYTES_PER_KB)
+            for t in self.trial.study.get_trials(deepcopy=False)
+            if t.number != self.trial.number and len(t.user_attrs.get("history", ())) >= epoch
+        ]
+        return pareto_rung_stop((metrics.mean_px, self.kb), peers, self.settings.reduction_factor)
+
+
+def rungs(max_epochs: int, reduction_factor: int) -> set[int]:
+    """Epochs 1, rf, rf^2, ... below ``max_epochs``."""
+    out, epoch = set(), 1
+    while epoch < max_epochs:
+        out.add(epoch)
+        epoch *= reduction_factor
+    return out
+
+
+def pareto_rung_stop(mine: tuple[float, float], peers: list[tuple[float, float]], reduction_factor: int) -> bool:
+    """Successive halving on Pareto ranks (the multi-objective stopping rule).
+
+    At a rung, the trial and every peer that reached the rung are sorted into non-dominated fronts on
+    (error at this epoch, size). Fronts are kept from the best down until they hold 1/reduction_factor of
+    the trials; a trial outside them stops. With fewer than ``reduction_factor`` peers nothing stops.
+    """
+    if len(peers) < reduction_factor:
+        return False
+    points = [mine] + peers
+    ranks = pareto_ranks(points)
+    keep = math.ceil(len(points) / reduction_factor)
+    kept, rank = 0, 0
+    while kept < keep:
+        kept += ranks.count(rank)
+        rank += 1
+    return ranks[0] >= rank
+
+
+def pareto_ranks(points: list[tuple[float, ...]]) -> list[int]:
+    """Non-dominated sorting (minimisation): 0 for the Pareto front, 1 for the front behind it, ..."""
+    def dominates(a, b):
+        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+    ranks = [-1] * len(points)
+    remaining, rank = set(range(len(points))), 0
+    while remaining:
+        front = {i for i in remaining if not any(dominates(points[j], points[i]) for j in remaining if j != i)}
+        for i in front:
+            ranks[i] = rank
+        remaining -= front
+        rank += 1
+    return ranks
+
+
+def finished(study: optuna.Study) -> int:
+    """Trials that count toward ``--trials``: complete, pruned, or failed by their own doing (diverged).
+
+    A trial that failed because its process died (stale heartbeat) is retried as a new trial, so it does
+    not count.
+    """
+    return sum(
+        t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        or (t.state == TrialState.FAIL and t.user_attrs.get("status") == "diverged")
+        for t in study.get_trials(deepcopy=False)
+    )

@@ -1,0 +1,135 @@
+"""Search tiny cone-keypoint networks under a weight-size cap.
+
+    python runners/search.py --trials 200                                   # synthetic cones (a demo)
+    python runners/search.py --trials 200 --data ../shared/cones_dataset    # your Supervisely export
+    optuna-dashboard sqlite:///optuna.db                                    # watch it live
+
+Each trial samples an architecture (family, width, depth, batch norm, output head) and a training recipe
+(optimizer, learning rate, batch size, weight decay, heatmap sigma), rejects it before training if its
+float32 weights exceed --max-kb, trains it for up to --epochs epochs, and stops it early when it falls
+behind. The original study's hand designs run first as the reference. Rerunning the same command
+continues the study until it holds --trials finished trials.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import optuna
+
+from objectives.study import DEFAULT_STORAGE, SAMPLERS, describe, enqueue_hand_designs, open_storage, open_study
+from objectives.trial import Objective, TrialDiverged, TrialSettings, finished
+from objectives.progress import Progress, summary
+from search_space.size import DEFAULT_MAX_KB, max_bytes
+from search_space.space import SearchSpace
+
+OBJECTIVE_CHOICES = {"error": ("error",), "error,size": ("error", "size")}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--trials", type=int, default=200,
+                   help="finish when the study holds this many finished trials, counting earlier runs (default 200)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="Supervisely export (img/ + ann/); default: generated synthetic cones, for a demo")
+    p.add_argument("--storage", default=DEFAULT_STORAGE,
+                   help=f"Optuna storage URL (default {DEFAULT_STORAGE}; postgresql+psycopg://... for many machines)")
+    p.add_argument("--study-name", default="keypoints", help="study to create or continue (default keypoints)")
+    p.add_argument("--timeout", type=float, default=None, help="stop starting new trials after this many seconds")
+    p.add_argument("--max-kb", type=float, default=DEFAULT_MAX_KB,
+                   help=f"cap on float32 weight size in KB (1 KB = 1024 bytes; default {DEFAULT_MAX_KB})")
+    p.add_argument("--epochs", type=int, default=12, help="most epochs one trial may train (default 12)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the sampler and every trial's training")
+    p.add_argument("--val-teams", default=None,
+                   help="comma-separated teams to validate on (e.g. tuwr): measures a new camera; "
+                        "default: a random 10%% of frames")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of frames for validation (default 0.1)")
+    p.add_argument("--objectives", default="error", choices=sorted(OBJECTIVE_CHOICES),
+                   help="'error' (validation mean px) or 'error,size' (Pareto front of error and KB)")
+    p.add_argument("--sampler", default="tpe", choices=SAMPLERS, help="Optuna sampler (default tpe)")
+    p.add_argument("--no-baselines", action="store_true", help="do not enqueue the original study's hand designs")
+    p.add_argument("--no-early-stopping", action="store_true", help="train every trial for --epochs epochs")
+    p.add_argument("--workers", type=int, default=1,
+                   help="trials at once; above 1 they run on Ray Tune (default 1: in this process)")
+    p.add_argument("--ray-address", default=None, help="join a Ray cluster ('auto' or HOST:PORT) instead of a local one")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per trial (default: all cores, or cores / workers on Ray)")
+    p.add_argument("--heartbeat", type=int, default=30,
+                   help="seconds between trial heartbeats; a killed run's trial is retried after twice this")
+    p.add_argument("--strict", action="store_true", help="fail on malformed annotations instead of skipping them")
+    args = p.parse_args(argv)
+    if args.trials < 1:
+        p.error(f"--trials must be >= 1, got {args.trials}")
+    if args.epochs < 1:
+        p.error(f"--epochs must be >= 1, got {args.epochs}")
+    if args.max_kb <= 0:
+        p.error(f"--max-kb must be > 0, got {args.max_kb}")
+    if args.workers < 1:
+        p.error(f"--workers must be >= 1, got {args.workers}")
+    if not 0 < args.val_fraction < 1:
+        p.error(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from cones.load import load_data
+    from cones.splits import describe_split, split
+
+    val_teams = [t.strip() for t in args.val_teams.split(",")] if args.val_teams else None
+    data = load_data(args.data, strict=args.strict)
+    try:
+        train_set, val_set = split(data, val_fraction=args.val_fraction, val_teams=val_teams, seed=args.seed)
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
+    split_text = describe_split(train_set, val_set)
+    print(split_text)
+
+    settings = TrialSettings(
+        max_bytes=max_bytes(args.max_kb), max_epochs=args.epochs, objectives=OBJECTIVE_CHOICES[args.objectives],
+        seed=args.seed, threads=args.threads or max(1, (os.cpu_count() or 1) // args.workers),
+    )
+    storage = open_storage(args.storage, heartbeat_interval=args.heartbeat)
+    study = open_study(storage, args.study_name, settings, sampler=args.sampler,
+                       early_stopping=not args.no_early_stopping)
+    describe(study, settings, data=str(args.data.resolve()) if args.data else "synthetic", split=split_text,
+             val_teams=val_teams, val_fraction=args.val_fraction, train_size=len(train_set), val_size=len(val_set))
+    if not args.no_baselines:
+        added = enqueue_hand_designs(study)
+        if added:
+            print(f"enqueued {added} hand designs of the original study as the first trials (the reference)")
+    space = SearchSpace.for_cap(settings.max_bytes)
+
+    done = finished(study)
+    if done >= args.trials:
+        print(f"study {args.study_name!r} already holds {done} finished trials (--trials {args.trials})")
+        print(summary(study, settings.max_bytes, args.storage))
+        return 0
+    print(f"study {args.study_name!r} in {args.storage}: {done} finished trials, running to {args.trials}")
+    started = time.monotonic()
+    progress = Progress(study, args.trials, settings.max_bytes, args.timeout)
+    try:
+        if args.workers > 1 or args.ray_address:
+            from runners.ray_search import run_on_ray
+
+            run_on_ray(study, storage, settings, space, train_set, val_set, args, progress)
+        else:
+            study.optimize(Objective(settings, space, train_set, val_set), n_trials=args.trials - done,
+                           timeout=args.timeout, catch=(TrialDiverged,), callbacks=[progress])
+    except KeyboardInterrupt:
+        progress.close()
+        print("\ninterrupted: finished trials are saved; rerun the same command to continue", file=sys.stderr)
+        return 130
+    progress.close()
+    minutes = (time.monotonic() - started) / 60
+    print(f"\nthis run: {finished(study) - done} trials in {minutes:.1f} min")
+    print(summary(study, settings.max_bytes, args.storage))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
