@@ -1,0 +1,231 @@
+"""Plotly figures of a study: Pareto fronts, parameter importances, optimisation history.
+
+Each function takes the rows of ``analysis.study_data.read_trials`` (or computed importances) and returns a
+``plotly.graph_objects.Figure``; nothing here reads a storage or trains.
+"""
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from analysis.importances import Importances
+from analysis.pareto import pareto_front
+from analysis.study_data import StudyInfo, TrialRow
+
+FAMILY_COLOURS = {"resnet": "#1f77b4", "unet": "#ff7f0e", "mobile": "#2ca02c"}
+OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+FRONT_COLOUR = "#d62728"
+NO_ERROR_ROWS = {"oversize": "oversize (not trained)", "diverged": "diverged", "failed": "failed (crashed)",
+                 "no error": "no error recorded"}
+AXES = {
+    "size": ("weight size (KB, float32)", lambda r: r.size_kb),
+    "macs": ("multiply-accumulates per crop", lambda r: None if r.macs is None else float(r.macs)),
+}
+
+
+def family_colour(family: str | None, families: list[str]) -> str:
+    if family in FAMILY_COLOURS:
+        return FAMILY_COLOURS[family]
+    others = [f for f in families if f not in FAMILY_COLOURS]
+    return OTHER_COLOURS[others.index(family) % len(OTHER_COLOURS)] if family in others else "#7f7f7f"
+
+
+def log_ticks(values, si: bool = False) -> dict:
+    """Tick positions 1, 2, 3, 5 per decade over ``values``, labelled in full: plotly's own log ticks label
+    20 and 30 as "2" and "3"."""
+    finite = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
+    if not finite:
+        return {}
+    low, high = math.floor(math.log10(min(finite))), math.ceil(math.log10(max(finite)))
+    ticks = [m * 10.0**e for e in range(low, high + 1) for m in (1, 2, 3, 5)]
+    return dict(tickvals=ticks, ticktext=[_si(t) if si else f"{t:g}" for t in ticks])
+
+
+def _si(v: float) -> str:
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if v >= factor:
+            return f"{v / factor:g}{suffix}"
+    return f"{v:g}"
+
+
+def message_figure(title: str, message: str) -> go.Figure:
+    """A figure with no data that says why (too few trials, nothing to draw)."""
+    fig = go.Figure()
+    fig.update_layout(
+        title=title,
+        xaxis_visible=False,
+        yaxis_visible=False,
+        annotations=[dict(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font_size=16)],
+        height=300,
+    )
+    return fig
+
+
+def _hover(r: TrialRow) -> str:
+    parts = [f"trial {r.number}" + (f" ({r.baseline})" if r.baseline else ""), r.label()]
+    if r.error is not None:
+        parts.append(f"{r.error:.2f} px")
+    if r.size_kb is not None:
+        parts.append(f"{r.size_kb:.1f} KB")
+    if r.macs is not None:
+        parts.append(f"{r.macs / 1e6:.2f} M MACs")
+    parts.append(r.outcome + (f": {r.reason}" if r.reason else ""))
+    return "<br>".join(parts)
+
+
+def pareto_figure(rows: list[TrialRow], info: StudyInfo, x: str = "size") -> go.Figure:
+    """Validation error against weight size (``x="size"``) or MACs (``x="macs"``), every finished trial drawn.
+
+    Trained trials sit in the main panel; trials without an error (oversize, never trained; diverged) sit in a
+    strip above it at their x. The front joins the non-dominated completed trials within the size cap.
+    """
+    if x not in AXES:
+        raise ValueError(f"x must be one of {sorted(AXES)}, got {x!r}")
+    x_title, x_of = AXES[x]
+    drawn = [r for r in rows if r.outcome != "unfinished" and x_of(r) is not None]
+    if not drawn:
+        return message_figure(f"Error vs {x}", f"No finished trial records its {x} yet.")
+    families = sorted({r.family or "?" for r in drawn})
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.16, 0.84], vertical_spacing=0.03)
+    trained = [r for r in drawn if r.error is not None]
+    for family in families:
+        group = [r for r in trained if r.outcome == "ok" and (r.family or "?") == family]
+        if group:
+            fig.add_trace(_points(group, x_of, f"{family} (complete)", dict(
+                color=family_colour(family, families), size=8, opacity=0.75)), row=2, col=1)
+    stopped = [r for r in trained if r.outcome != "ok"]
+    if stopped:
+        fig.add_trace(_points(stopped, x_of, "stopped early (partial training)", dict(
+            color="#7f7f7f", size=7, symbol="circle-open")), row=2, col=1)
+
+    candidates = [r for r in trained if r.state == "COMPLETE" and r.completed_ok and r.feasible(info.max_bytes)]
+    front = [candidates[i] for i in pareto_front([x_of(r) for r in candidates], [r.error for r in candidates])]
+    if front:
+        trace = _points(front, x_of, f"Pareto front ({len(front)} trials)", dict(color=FRONT_COLOUR, size=10))
+        trace.update(mode="lines+markers", line=dict(color=FRONT_COLOUR, shape="hv", width=2))
+        fig.add_trace(trace, row=2, col=1)
+
+    baselines = [r for r in trained if r.baseline]
+    if baselines:
+        trace = _points(baselines, x_of, "hand designs", dict(
+            color="black", size=15, symbol="star-open", line=dict(width=2)))
+        trace.update(mode="markers+text", text=[r.baseline for r in baselines], textposition="middle right",
+                     textfont=dict(size=11))
+        fig.add_trace(trace, row=2, col=1)
+
+    for key, name in NO_ERROR_ROWS.items():
+        group = [r for r in drawn if r.error is None and _no_error_kind(r) == key]
+        if group:
+            fig.add_trace(go.Scatter(
+                x=[x_of(r) for r in group], y=[name] * len(group), mode="markers", name=name,
+                marker=dict(symbol="line-ns-open" if key == "oversize" else "x-thin-open", size=14,
+                            color="#d62728" if key == "diverged" else "#444", line=dict(width=2)),
+                customdata=[r.number for r in group], hovertext=[_hover(r) for r in group], hoverinfo="text",
+            ), row=1, col=1)
+
+    if x == "size":
+        fig.add_vline(x=info.max_kb, line=dict(color="black", dash="dash", width=1.5), row="all", col=1)
+        fig.add_annotation(x=math.log10(info.max_kb), y=1, xref="x2", yref="y2 domain", text=f"cap {info.max_kb:g} KB",
+                           showarrow=False, xanchor="left", yanchor="top", xshift=4)
+
+    n_missing = sum(r.outcome != "unfinished" and x_of(r) is None for r in rows)
+    note = f"; {n_missing} finished trials without a {x} are not drawn" if n_missing else ""
+    x_ticks = log_ticks([x_of(r) for r in drawn] + ([info.max_kb] if x == "size" else []), si=x == "macs")
+    fig.update_xaxes(type="log", **x_ticks, row=1, col=1)
+    fig.update_xaxes(type="log", title_text=x_title, **x_ticks, row=2, col=1)
+    fig.update_yaxes(type="category", row=1, col=1)
+    fig.update_yaxes(type="log", title_text="validation mean error (px)", **log_ticks([r.error for r in trained]),
+                     row=2, col=1)
+    fig.update_layout(
+        title=f"Validation error vs {'weight size' if x == 'size' else 'MACs'}: {len(drawn)} trials, "
+              f"Pareto front among {len(candidates)} completed trials within the cap{note}",
+        legend=dict(orientation="v", x=1.01, y=1),
+        height=620,
+    )
+    return fig
+
+
+def _points(rows: list[TrialRow], x_of, name: str, marker: dict) -> go.Scatter:
+    return go.Scatter(
+        x=[x_of(r) for r in rows], y=[r.error for r in rows], mode="markers", name=name, marker=marker,
+        customdata=[r.number for r in rows], hovertext=[_hover(r) for r in rows], hoverinfo="text",
+    )
+
+
+def _no_error_kind(r: TrialRow) -> str:
+    return r.outcome if r.outcome in NO_ERROR_ROWS else "no error"
+
+
+def importance_figure(imp: Importances, min_trials: int) -> go.Figure:
+    """Horizontal bars per evaluator, parameters in the same order in every panel (by mean importance)."""
+    title = "Parameter importance for the validation error"
+    if not imp.enough:
+        return message_figure(title, f"Too few completed trials to rate parameters: {imp.n_complete}, "
+                                     f"need at least {min_trials}.")
+    names = list(imp.by_evaluator)
+    params = sorted({p for scores in imp.by_evaluator.values() for p in scores},
+                    key=lambda p: sum(s.get(p, 0.0) for s in imp.by_evaluator.values()))
+    labels = [f"{p} (within its {imp.conditional[p]} trials)" if p in imp.conditional else p for p in params]
+    fig = make_subplots(rows=1, cols=len(names), shared_yaxes=True, subplot_titles=names, horizontal_spacing=0.03)
+    for col, name in enumerate(names, start=1):
+        scores = imp.by_evaluator[name]
+        values = [scores.get(p, 0.0) for p in params]
+        fig.add_trace(go.Bar(
+            x=values, y=labels, orientation="h", name=name, showlegend=False,
+            marker_color=["#9ecae1" if p in imp.conditional else "#3182bd" for p in params],
+            text=[f"{v:.2f}" for v in values], textposition="outside", cliponaxis=False,
+        ), row=1, col=col)
+        fig.update_xaxes(title_text="importance (share)", range=[0, 1.15], row=1, col=col)
+    unrated = ", ".join(f"{p} ({n} trials)" for p, n in sorted(imp.unrated.items()))
+    subtitle = f"{imp.n_complete} completed trials" + (f"; too few trials to rate {unrated}" if unrated else "")
+    fig.update_layout(title=dict(text=f"{title}<br><sup>{subtitle}</sup>"), height=max(350, 40 * len(params) + 150))
+    return fig
+
+
+def history_figure(rows: list[TrialRow], info: StudyInfo) -> go.Figure:
+    """Each completed trial's error and the best feasible error so far, by trial number and by wall time."""
+    done = sorted((r for r in rows if r.completed_ok and r.completed is not None), key=lambda r: r.number)
+    if not done:
+        return message_figure("Optimisation history", "No completed trial yet.")
+    t0 = min(r.started or r.completed for r in rows if (r.started or r.completed) is not None)
+    span = max((r.completed - t0).total_seconds() for r in done)
+    unit, seconds = ("hours", 3600) if span >= 2 * 3600 else ("minutes", 60)
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=["by trial number", "by wall time"])
+    for col, x_of, x_title in (
+        (1, lambda r: r.number, "trial number"),
+        (2, lambda r: (r.completed - t0).total_seconds() / seconds, f"{unit} since the study started"),
+    ):
+        ordered = sorted(done, key=x_of)
+        fig.add_trace(go.Scatter(
+            x=[x_of(r) for r in ordered], y=[r.error for r in ordered], mode="markers", name="completed trial",
+            marker=dict(color="#9ecae1", size=6), showlegend=col == 1, legendgroup="trial",
+            customdata=[r.number for r in ordered], hovertext=[_hover(r) for r in ordered], hoverinfo="text",
+        ), row=1, col=col)
+        xs, ys = best_so_far(ordered, x_of, info.max_bytes)
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines", line=dict(color=FRONT_COLOUR, shape="hv", width=2),
+            name="best within the cap", showlegend=col == 1, legendgroup="best",
+        ), row=1, col=col)
+        fig.update_xaxes(title_text=x_title, row=1, col=col)
+    fig.update_yaxes(type="log", **log_ticks([r.error for r in done]))
+    fig.update_yaxes(title_text="validation mean error (px)", row=1, col=1)
+    fig.update_layout(title=f"Optimisation history: {len(done)} completed trials", height=450)
+    return fig
+
+
+def best_so_far(ordered: list[TrialRow], x_of, max_bytes: int) -> tuple[list[float], list[float]]:
+    """Step points of the running best feasible error, one per improvement, extended to the last x."""
+    xs, ys, best = [], [], math.inf
+    for r in ordered:
+        if r.feasible(max_bytes) and r.error < best:
+            best = r.error
+            xs.append(x_of(r))
+            ys.append(best)
+    if xs and ordered and x_of(ordered[-1]) != xs[-1]:
+        xs.append(x_of(ordered[-1]))
+        ys.append(best)
+    return xs, ys

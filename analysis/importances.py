@@ -1,0 +1,75 @@
+"""How much each searched parameter matters for the validation error: Optuna's PED-ANOVA and fANOVA.
+
+Parameters present in every trial are rated together over all completed trials. A conditional parameter
+(``loss``, ``expand``, ``momentum``) exists only where it applies, so it is rated over those trials alone, with
+the always-present parameters alongside, and only its own share is kept.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator, get_param_importances
+from optuna.search_space import intersection_search_space
+from optuna.trial import TrialState
+
+MIN_TRIALS = 10  # fewer completed trials than this and the ratings are noise
+
+
+@dataclass(frozen=True)
+class Importances:
+    n_complete: int
+    # evaluator name -> {parameter: importance}; empty when there were too few trials
+    by_evaluator: dict[str, dict[str, float]] = field(default_factory=dict)
+    # conditional parameter -> number of completed trials it was rated over
+    conditional: dict[str, int] = field(default_factory=dict)
+    # conditional parameter -> number of completed trials it appears in, too few to rate it
+    unrated: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def enough(self) -> bool:
+        return bool(self.by_evaluator)
+
+
+def _error(trial: optuna.trial.FrozenTrial) -> float:
+    # Single- and multi-objective studies alike: the first objective is the validation error.
+    return trial.values[0]
+
+
+def evaluators(seed: int = 0) -> dict:
+    return {"PED-ANOVA": PedAnovaImportanceEvaluator(), "fANOVA": FanovaImportanceEvaluator(seed=seed)}
+
+
+def param_importances(study: optuna.Study, min_trials: int = MIN_TRIALS, seed: int = 0) -> Importances:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < min_trials:
+        return Importances(n_complete=len(complete))
+
+    with warnings.catch_warnings():
+        # PED-ANOVA warns that it rates parameters for low target values: low error is what we want.
+        warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes", category=UserWarning)
+        return _evaluate(study, complete, min_trials, seed)
+
+
+def _evaluate(study: optuna.Study, complete: list, min_trials: int, seed: int) -> Importances:
+    common = sorted(intersection_search_space(complete))
+    seen = sorted({name for t in complete for name in t.params} - set(common))
+    by_evaluator = {}
+    conditional, unrated = {}, {}
+    for name, evaluator in evaluators(seed).items():
+        scores = get_param_importances(study, evaluator=evaluator, params=common, target=_error)
+        for param in seen:
+            n = sum(param in t.params for t in complete)
+            if n < min_trials:
+                unrated[param] = n
+                continue
+            try:
+                within = get_param_importances(study, evaluator=evaluator, params=common + [param], target=_error)
+            except ValueError:  # its distribution changed between trials: Optuna cannot rate it
+                unrated[param] = n
+                continue
+            conditional[param] = n
+            scores[param] = within[param]
+        by_evaluator[name] = {k: float(v) for k, v in scores.items()}
+    return Importances(n_complete=len(complete), by_evaluator=by_evaluator, conditional=conditional, unrated=unrated)

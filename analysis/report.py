@@ -1,0 +1,183 @@
+"""Write one self-contained HTML report of a search study, plus PNGs of the main figures for the README.
+
+    python analysis/report.py --study NAME --storage sqlite:///optuna.db --out out/report
+
+writes ``out/report/report.html`` (opens offline: plotly.js is inlined once) and ``pareto_size.png``,
+``pareto_macs.png``, ``importances.png``, ``history.png``. ``--study`` may be left out when the storage holds
+exactly one study. Only reads the study; never trains.
+
+The PNGs go through kaleido, which needs a Chrome or Chromium on the PATH (on Debian:
+``apt-get install -y --no-install-recommends chromium``; or set ``BROWSER_PATH``). ``--no-png`` skips them.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from analysis.figures import history_figure, importance_figure, pareto_figure
+from analysis.importances import MIN_TRIALS, param_importances
+from analysis.questions import answer_all, progress_sentence
+from analysis.study_data import StudyInfo, StudyNotFound, TrialRow, best_feasible, open_study, read_trials, study_info
+
+DEFAULT_STORAGE = "sqlite:///optuna.db"
+PNG_SIZE = dict(width=1100, height=650)
+CHROME_HINT = ("PNG export needs Chrome or Chromium for kaleido: install it (Debian: apt-get install -y "
+               "--no-install-recommends chromium) or set BROWSER_PATH, or pass --no-png")
+
+
+@dataclass
+class Section:
+    title: str
+    sentences: list[str] = field(default_factory=list)
+    figures: list[go.Figure] = field(default_factory=list)
+    level: int = 2
+
+
+@dataclass
+class Report:
+    info: StudyInfo
+    header_html: str
+    sections: list[Section]
+    pngs: dict[str, go.Figure]  # file name -> figure
+
+
+def export_command(info: StudyInfo, trial: int) -> str:
+    return (f"python runners/export.py --study {shlex.quote(info.name)} --storage {shlex.quote(info.storage)} "
+            f"--trial {trial} --out best.json")
+
+
+def build_report(storage: str, study_name: str | None, min_trials: int = MIN_TRIALS) -> Report:
+    study = open_study(storage, study_name)
+    info = study_info(study, storage)
+    rows = read_trials(study)
+
+    pareto_size = pareto_figure(rows, info, "size")
+    pareto_macs = pareto_figure(rows, info, "macs")
+    history = history_figure(rows, info)
+    importances = importance_figure(param_importances(study, min_trials=min_trials), min_trials)
+    sections = [
+        Section("Pareto front", [
+            "Every finished trial; the red line joins the completed trials within the size cap that no other "
+            "is both smaller (or cheaper) and more accurate than. Oversize and diverged trials have no error: "
+            "they sit in the strip on top, at their size."], [pareto_size, pareto_macs]),
+        Section("Optimisation history", [progress_sentence(rows, info)], [history]),
+        Section("Parameter importance", [
+            "PED-ANOVA and fANOVA over the completed trials; a conditional parameter is rated within the trials "
+            "where it applies."], [importances]),
+        Section("The original study's questions"),
+    ]
+    sections += [Section(a.title, list(a.sentences), [a.figure], level=3) for a in answer_all(rows, info)]
+    pngs = {"pareto_size.png": pareto_size, "pareto_macs.png": pareto_macs,
+            "importances.png": importances, "history.png": history}
+    return Report(info, header_html(info, rows), sections, pngs)
+
+
+def header_html(info: StudyInfo, rows: list[TrialRow]) -> str:
+    e = html.escape
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    outcome_text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    objectives = info.user_attrs.get("objectives") or ["error", "size"][: len(info.directions)]
+    facts = [
+        ("storage", info.storage),
+        ("objectives", ", ".join(f"{o} ({d})" for o, d in zip(objectives, info.directions))),
+        ("trials", f"{len(rows)} ({outcome_text})" if rows else "0"),
+        ("size cap", f"{info.max_bytes} bytes ({info.max_kb:g} KB)"),
+        ("epochs per trial", str(info.max_epochs) if info.max_epochs else "not recorded"),
+    ]
+    facts += [(k, str(info.user_attrs[k])) for k in ("data", "split", "seed", "command") if k in info.user_attrs]
+    table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts)
+
+    best = best_feasible(rows, info.max_bytes)
+    if best is None:
+        best_html = "<p>No completed trial within the size cap yet, so nothing to export.</p>"
+    else:
+        metrics = ", ".join(f"{k} {v:.3g}" for k, v in best.metrics.items())
+        macs = f"{best.macs / 1e6:.2f} M MACs, " if best.macs is not None else ""
+        best_html = (
+            f"<p><b>Trial {best.number}</b>{e(f' ({best.baseline})' if best.baseline else '')}: "
+            f"{best.error:.3f} px validation mean error, {best.size_kb:.1f} KB, {e(macs)}{e(best.label())}.</p>"
+            f"<p>{e(metrics)}</p><p>Parameters: <code>{e(json.dumps(best.params))}</code></p>"
+            f"<p>Export it:</p><pre>{e(export_command(info, best.number))}</pre>"
+        )
+    return (f"<h1>Study {e(info.name)}</h1><table>{table}</table>"
+            f"<h2>Best trial (lowest error within the cap)</h2>{best_html}")
+
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse}th,td{text-align:left;padding:2px 12px 2px 0;vertical-align:top}
+pre{background:#f4f4f4;padding:.6em;overflow-x:auto}code{font-size:90%}"""
+
+
+def render_html(report: Report) -> str:
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Study {html.escape(report.info.name)}</title>"
+             f"<style>{STYLE}</style></head><body>", report.header_html]
+    inline_js = True  # plotly.js goes in once, with the first figure, so the page opens offline
+    for section in report.sections:
+        parts.append(f"<h{section.level}>{html.escape(section.title)}</h{section.level}>")
+        parts += [f"<p>{html.escape(s)}</p>" for s in section.sentences]
+        for fig in section.figures:
+            parts.append(fig.to_html(full_html=False, include_plotlyjs=inline_js))
+            inline_js = False
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(report: Report, out: Path, png: bool = True) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    page = out / "report.html"
+    page.write_text(render_html(report), encoding="utf-8")
+    written = [page]
+    if png:
+        paths = [out / name for name in report.pngs]
+        try:
+            # One call starts the browser once for all images.
+            pio.write_images(list(report.pngs.values()), paths, **PNG_SIZE)
+        except RuntimeError as err:  # plotly's "Kaleido requires Google Chrome" and kaleido's own failures
+            raise RuntimeError(f"{CHROME_HINT} ({err.__class__.__name__}: {str(err).strip().splitlines()[0]})") from err
+        written += paths
+    return written
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--study", help="study name (default: the storage's only study)")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    parser.add_argument("--out", required=True, type=Path, help="directory for report.html and the PNGs")
+    parser.add_argument("--no-png", action="store_true", help="skip the PNGs (they need Chrome/Chromium)")
+    parser.add_argument("--min-trials", type=int, default=MIN_TRIALS,
+                        help=f"completed trials needed to rate parameter importance (default {MIN_TRIALS})")
+    args = parser.parse_args(argv)
+    if args.min_trials < 2:
+        parser.error(f"--min-trials must be >= 2, got {args.min_trials}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        report = build_report(args.storage, args.study, args.min_trials)
+    except StudyNotFound as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        written = write_report(report, args.out, png=not args.no_png)
+    except RuntimeError as err:
+        print(f"wrote {args.out / 'report.html'}, but not the PNGs: {err}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
