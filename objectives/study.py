@@ -9,7 +9,7 @@ import sys
 import warnings
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from search_space.baselines import hand_designs
 from search_space.space import trial_params
@@ -28,13 +28,15 @@ def open_storage(url: str, heartbeat_interval: int = 30) -> RDBStorage:
         # rather than failing at once.
         engine_kwargs = {"connect_args": {"timeout": 60}}
     try:
-        return RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=2 * heartbeat_interval,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=2, inherit_intermediate_values=False),
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=2 * heartbeat_interval,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+            )
     except Exception as error:  # sqlalchemy raises many kinds; the user needs the URL and the cause
         raise SystemExit(f"cannot open storage {url!r}: {error}") from error
 
@@ -81,7 +83,9 @@ def open_study(storage: RDBStorage, name: str, settings: TrialSettings, sampler:
         sampler=make_sampler(sampler, settings.seed), pruner=make_pruner(settings, early_stopping),
     )
     if existing is None:
-        study.set_metric_names(metric_names(settings.objectives))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metric_names(settings.objectives))
     return study
 
 

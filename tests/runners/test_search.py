@@ -1,0 +1,145 @@
+"""The search command end to end on a tiny export: records, the cap, divergence, resume, the dashboard."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from objectives.trial import finished
+from runners import search
+from search_space.space import trial_params
+from search_space.config import Config
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+TRIAL_ATTRS = {"family", "weight_bytes", "params", "macs", "epochs", "train_seconds", "val_mean_px",
+               "val_median_px", "val_pck1", "val_pck2", "val_pck3", "val_heatmap_mse", "status", "config"}
+
+
+def run_search(tmp_path, export, *extra):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    code = search.main(["--data", str(export), "--storage", url, "--epochs", "1", "--val-fraction", "0.25",
+                        *extra])
+    assert code == 0
+    return url
+
+
+def test_short_search_records_every_trial_attribute(tmp_path, tiny_export, isolated_cache):
+    url = run_search(tmp_path, tiny_export, "--trials", "10", "--max-kb", "80")
+    study = optuna.load_study(study_name="keypoints", storage=url)
+    assert finished(study) == 10
+    baselines = {t.user_attrs["baseline"] for t in study.trials if "baseline" in t.user_attrs}
+    assert baselines == {f"{n}-{h}{bn}" for n in ("resnet8", "unet8") for h in ("linear", "softmax")
+                         for bn in ("", "-bn")}
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert complete and all(TRIAL_ATTRS <= set(t.user_attrs) for t in complete)
+    assert all(t.user_attrs["weight_bytes"] <= 81_920 for t in complete)
+    assert study.user_attrs["max_bytes"] == 81_920 and study.user_attrs["train_size"] > 0
+
+
+def test_oversize_candidates_are_pruned_in_milliseconds_and_never_trained(tmp_path, tiny_export, isolated_cache):
+    # At 50 KB both ResNet hand designs (76 KB) are over the cap.
+    url = run_search(tmp_path, tiny_export, "--trials", "4", "--max-kb", "50")
+    study = optuna.load_study(study_name="keypoints", storage=url)
+    oversize = [t for t in study.trials if t.user_attrs.get("status") == "oversize"]
+    assert len(oversize) == 4  # the four ResNet designs run first
+    for t in oversize:
+        assert t.state == TrialState.PRUNED
+        assert t.user_attrs["weight_bytes"] == 19_479 * 4
+        assert "epochs" not in t.user_attrs and "history" not in t.user_attrs
+        assert (t.datetime_complete - t.datetime_start).total_seconds() < 1.0
+
+
+def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path, tiny_export, isolated_cache):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    diverging = Config(family="unet", width=4, depth=2, optimizer="sgd", lr=1e8, momentum=0.9, batch_size=4,
+                       weight_decay=1e-6)
+    # Create the study the way the runner does, then put the diverging config first.
+    run_search(tmp_path, tiny_export, "--trials", "1", "--no-baselines")
+    study = optuna.load_study(study_name="keypoints", storage=url)
+    study.enqueue_trial(trial_params(diverging))
+    run_search(tmp_path, tiny_export, "--trials", "3", "--no-baselines")
+    study = optuna.load_study(study_name="keypoints", storage=url)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1 and failed[0].params["lr"] == 1e8
+    assert failed[0].user_attrs["status"] == "diverged"
+    assert "loss became" in failed[0].user_attrs["reason"] or "not finite" in failed[0].user_attrs["reason"]
+    assert finished(study) == 3 and failed[0].number < study.trials[-1].number
+
+
+def test_rerunning_continues_the_study_to_the_target(tmp_path, tiny_export, isolated_cache):
+    run_search(tmp_path, tiny_export, "--trials", "2", "--no-baselines")
+    url = run_search(tmp_path, tiny_export, "--trials", "4", "--no-baselines")
+    study = optuna.load_study(study_name="keypoints", storage=url)
+    assert finished(study) == 4 and len(study.trials) == 4
+
+
+def test_a_killed_search_resumes_and_retries_the_lost_trial(tmp_path, tiny_export, isolated_cache):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    command = [sys.executable, str(REPO / "runners" / "search.py"), "--data", str(tiny_export), "--storage", url,
+               "--epochs", "30", "--val-fraction", "0.25", "--heartbeat", "1", "--no-baselines", "--trials", "3"]
+    env = {**os.environ, "KEYPOINT_NAS_CACHE": str(isolated_cache)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                study = optuna.load_study(study_name="keypoints", storage=url)
+                running = study.get_trials(states=(TrialState.RUNNING,))
+                if running and running[0].user_attrs.get("history"):  # mid-training, an epoch done
+                    break
+            except KeyError:
+                continue
+        else:
+            pytest.fail("the search never got a trial into training")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    lost = running[0].number
+    time.sleep(2.5)  # past the grace period (2 x heartbeat)
+    # The second run trains short trials so the test stays quick.
+    command[command.index("--epochs") + 1] = "1"
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    study = optuna.load_study(study_name="keypoints", storage=url)
+    assert study.get_trials(states=(TrialState.RUNNING,)) == []
+    assert study.trials[lost].state == TrialState.FAIL
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == lost]
+    assert len(retried) == 1 and retried[0].params == study.trials[lost].params
+    assert finished(study) == 3
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_dashboard_serves_the_study_and_its_trial_attributes(tmp_path, tiny_export, isolated_cache):
+    from optuna_dashboard import wsgi
+
+    url = run_search(tmp_path, tiny_export, "--trials", "3", "--no-baselines")
+    server = make_server("127.0.0.1", 0, wsgi(url), handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with urllib.request.urlopen(f"{base}/api/studies", timeout=30) as response:
+            studies = json.load(response)["study_summaries"]
+        assert [s["study_name"] for s in studies] == ["keypoints"]
+        with urllib.request.urlopen(f"{base}/api/studies/{studies[0]['study_id']}", timeout=30) as response:
+            detail = json.load(response)
+    finally:
+        server.shutdown()
+    assert len(detail["trials"]) == 3
+    attrs = {a["key"] for t in detail["trials"] for a in t["user_attrs"]}
+    assert TRIAL_ATTRS <= attrs
