@@ -1,0 +1,93 @@
+"""An exported keypoint model as ONNX Runtime runs it: no torch needed, so ``runners/predict.py`` and the
+inference benchmark run on a machine that has only onnxruntime.
+
+The contract of every model ``deploy.onnx_export`` writes:
+
+    input   image      float32 [N, 3, H, W]  RGB scaled to [0, 1]   (H, W = 64, 48 for this project)
+    output  keypoints  float32 [N, 7, 2]     (x, y) in input pixels, pixel centres, canonical order
+    output  heatmaps   float32 [N, 7, H, W]  after the head activation
+
+and metadata (``metadata_props``): ``config`` (the Config as JSON), ``keypoint_names`` (JSON list),
+``weight_bytes`` (float32 bytes of the weight initializers).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+INPUT_NAME = "image"
+OUTPUT_NAMES = ("keypoints", "heatmaps")
+# Every initializer of an exported model is a weight of the wrapped network, named after its state-dict key
+# under this prefix (``net.body.0.conv.weight``); decode's constants are Constant nodes, not initializers.
+WEIGHT_PREFIX = "net."
+
+
+@dataclass(frozen=True)
+class InitializerBytes:
+    weight_bytes: int  # initializers named WEIGHT_PREFIX + a state-dict key: the network's weights
+    constant_bytes: int  # any other initializer (shape vectors, scalars an exporter might lift)
+    weight_names: tuple[str, ...]
+
+
+def initializer_bytes(model: onnx.ModelProto | str | Path) -> InitializerBytes:
+    """Bytes of an ONNX model's initializers, the network's weights apart from any other constant."""
+    if not isinstance(model, onnx.ModelProto):
+        model = onnx.load(str(model))
+    weights, constants, names = 0, 0, []
+    for init in model.graph.initializer:
+        nbytes = onnx.numpy_helper.to_array(init).nbytes
+        if init.name.startswith(WEIGHT_PREFIX):
+            weights += nbytes
+            names.append(init.name)
+        else:
+            constants += nbytes
+    return InitializerBytes(weights, constants, tuple(names))
+
+
+class ExportedModel:
+    """An exported ``model.onnx`` in an ONNX Runtime session.
+
+    threads: intra-op threads (1 for a latency figure that does not depend on the machine's core count);
+    None lets ONNX Runtime choose.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no ONNX model at {self.path}; write one with runners/retrain.py")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        inputs = self.session.get_inputs()
+        outputs = [o.name for o in self.session.get_outputs()]
+        if [i.name for i in inputs] != [INPUT_NAME] or tuple(outputs) != OUTPUT_NAMES:
+            raise ValueError(f"{self.path}: expected input {INPUT_NAME!r} and outputs {OUTPUT_NAMES}, got "
+                             f"{[i.name for i in inputs]} and {outputs}; is it a keypoint-nas export?")
+        _, channels, height, width = inputs[0].shape
+        if not (isinstance(height, int) and isinstance(width, int) and channels == 3):
+            raise ValueError(f"{self.path}: input shape {inputs[0].shape}, need [N, 3, H, W] with fixed H, W")
+        self.input_size = (width, height)  # (width, height) like ConeSet.size
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.metadata = meta
+        self.config = json.loads(meta["config"]) if "config" in meta else None
+        keypoints = self.session.get_outputs()[0].shape[1]
+        names = json.loads(meta["keypoint_names"]) if "keypoint_names" in meta else []
+        self.keypoint_names = tuple(names) if len(names) == keypoints else tuple(f"k{i}" for i in range(keypoints))
+
+    def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 (N, 3, H, W) in [0, 1] -> keypoints (N, 7, 2), heatmaps (N, 7, H, W)."""
+        keypoints, heatmaps = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(images, np.float32)})
+        return keypoints, heatmaps
+
+    def keypoints(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
+        """uint8 (N, 3, H, W) RGB, as a ConeSet holds them -> (N, 7, 2) keypoints, in batches."""
+        out = [self.run(images[i:i + batch].astype(np.float32) / 255)[0] for i in range(0, len(images), batch)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.keypoint_names), 2), np.float32)

@@ -1,0 +1,152 @@
+"""Export a trained network to the ONNX file a team deploys (contract in ``deploy.exported``).
+
+Batch norm is folded first (``fold_batch_norm``), heatmaps are decoded to keypoints inside the graph
+(``objectives.heatmaps.decode``), and the batch dimension is dynamic.
+
+Weights versus constants. The graph is exported with ``optimize=False``: onnxscript's optimizer would lift
+decode's scalars into initializers and merge equal initializers (an untrained model's zero biases), so the
+file's bytes would no longer be the size module's count. Unoptimised, every initializer is one state-dict
+tensor of the folded network, named ``net.<key>``, and decode's constants stay ``Constant`` nodes; ONNX
+Runtime folds them at session start. ``export_onnx`` checks that the ``net.*`` initializers are exactly the
+folded state dict and that their bytes equal ``measure(cfg).weight_bytes``, and refuses a model over the cap
+before anything is written.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import tempfile
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+from cones.types import DEFAULT_SIZE, KEYPOINT_NAMES
+from deploy.exported import INPUT_NAME, OUTPUT_NAMES, WEIGHT_PREFIX, initializer_bytes
+from objectives.heatmaps import decode
+from search_space.config import Config
+from search_space.registry import create_model
+from search_space.size import fold_batch_norm, measure
+
+
+class OversizeError(ValueError):
+    """The model's weights are over the size cap: it must not ship."""
+
+
+class Deployable(nn.Module):
+    """image (N, 3, H, W) in [0, 1] -> keypoints (N, 7, 2) in input pixels, heatmaps (N, 7, H, W)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net  # the attribute name is WEIGHT_PREFIX: initializers are called net.<state-dict key>
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        heatmaps = self.net(image)  # (N, 7, H, W)
+        return decode(heatmaps), heatmaps  # (N, 7, 2), (N, 7, H, W)
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    path: Path
+    weight_bytes: int  # float32 bytes of the weight initializers, == measure(cfg).weight_bytes
+    constant_bytes: int  # other initializers (0 with this exporter)
+    params: int
+
+
+def deployable(model: nn.Module) -> Deployable:
+    """The folded, eval-mode, contiguous copy of ``model`` wrapped with decoding: what the ONNX file holds."""
+    net = fold_batch_norm(copy.deepcopy(model).cpu()).to(memory_format=torch.contiguous_format)
+    return Deployable(net).eval()
+
+
+def export_onnx(model: nn.Module, cfg: Config, path: str | Path, *, max_bytes: int | None = None,
+                size: tuple[int, int] = DEFAULT_SIZE) -> OnnxExport:
+    """Write ``model`` (a trained ``create_model(cfg)``) to ``path`` as ONNX.
+
+    max_bytes: the size cap; a model over it raises ``OversizeError`` and nothing is written.
+    size: (width, height) of the input crops.
+    """
+    expected = measure(cfg, size).weight_bytes
+    if max_bytes is not None and expected > max_bytes:
+        raise OversizeError(_oversize_message(cfg, expected, max_bytes))
+    wrapped = deployable(model)
+    folded_state = wrapped.net.state_dict()
+    if buffers := [k for k, _ in wrapped.net.named_buffers()]:
+        raise ValueError(f"the folded model still has buffers {buffers}; only ConvBN batch norms can be folded")
+
+    width, height = size
+    example = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(0))  # batch 2: an example batch of 1 would be specialised
+    with _quiet_exporter():
+        program = torch.onnx.export(
+            wrapped, (example,), None, input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+            dynamic_shapes={"image": {0: torch.export.Dim("batch")}}, optimize=False, verbose=False,
+        )
+    proto = program.model_proto
+    counted = initializer_bytes(proto)
+    want_names = {WEIGHT_PREFIX + key for key in folded_state}
+    if set(counted.weight_names) != want_names:
+        missing, extra = sorted(want_names - set(counted.weight_names)), sorted(set(counted.weight_names) - want_names)
+        raise RuntimeError(f"ONNX initializers do not match the folded state dict (missing {missing[:5]}, "
+                           f"unexpected {extra[:5]}): the exporter renamed or merged weights")
+    if counted.weight_bytes != expected:
+        raise RuntimeError(f"ONNX weights are {counted.weight_bytes} bytes but search_space.size.measure counts "
+                           f"{expected} for {cfg}: the size module and the export disagree")
+    if max_bytes is not None and counted.weight_bytes > max_bytes:  # unreachable after the checks above
+        raise OversizeError(_oversize_message(cfg, counted.weight_bytes, max_bytes))
+
+    metadata = {
+        "config": cfg.to_json(),
+        "keypoint_names": json.dumps(list(KEYPOINT_NAMES)),
+        "weight_bytes": str(counted.weight_bytes),
+        "input": f"{INPUT_NAME}: float32 [N, 3, {height}, {width}] RGB in [0, 1]",
+        "keypoints": "(x, y) input pixels, pixel centres",
+    }
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside the target and rename, so a failed export never leaves a half-written model.onnx.
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
+    os.close(fd)
+    try:
+        onnx.save(proto, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return OnnxExport(path, counted.weight_bytes, counted.constant_bytes, counted.weight_bytes // 4)
+
+
+def export_untrained(cfg: Config, path: str | Path, *, seed: int = 0, max_bytes: int | None = None) -> OnnxExport:
+    """``cfg`` with its initial weights: enough for latency, which does not depend on the weights."""
+    torch.manual_seed(seed)
+    return export_onnx(create_model(cfg), cfg, path, max_bytes=max_bytes)
+
+
+def _oversize_message(cfg: Config, nbytes: int, cap: int) -> str:
+    return (f"model weights are {nbytes} bytes ({nbytes / 1024:.1f} KB), over the cap of {cap} bytes "
+            f"({cap / 1024:.1f} KB), for {cfg}; refusing to write it. Pick a smaller trial "
+            f"(runners/export.py --max-kb) or raise the cap with --max-kb if the target allows it")
+
+
+@contextmanager
+def _quiet_exporter():
+    # The exporter logs a warning per missing torchvision op and prints its progress; neither helps a user.
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        logger.setLevel(level)

@@ -1,0 +1,166 @@
+"""Find the 7 keypoints on cone crops with an exported model (ONNX Runtime only; torch is not needed).
+
+    python runners/predict.py --model model/model.onnx crops/ more/amz_00001_0.png --out predictions/
+
+Every image (a folder means the images directly in it) is resized to the model's input (48 x 64) and the
+keypoints are mapped back to the original image's pixels (x right, y down, pixel centres). Writes to --out:
+
+    keypoints.json           per image: file, width, height, {keypoint name: [x, y]}
+    keypoints.csv            file, keypoint, x, y: one row per keypoint
+    <name>_keypoints.png     the crop enlarged (--scale times the model's input) with the keypoints drawn,
+                             one colour per keypoint and a legend, to judge the predictions by eye
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deploy.exported import ExportedModel
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# One colour per keypoint in canonical order (RGB): right flank warm, top magenta, left flank cool.
+COLOURS = ((230, 25, 75), (245, 130, 48), (255, 225, 25), (240, 50, 230), (70, 240, 240), (0, 130, 200),
+           (60, 180, 75))
+_SHIFT = 4  # cv2 drawing fraction bits: keypoints are drawn at sub-pixel positions
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        files = image_files(args.inputs)
+        model = ExportedModel(args.model, threads=args.threads)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"predict: {error}") from None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    records, drawn_names = [], set()
+    for start in range(0, len(files), args.batch):
+        chunk = files[start:start + args.batch]
+        originals = [read_rgb(path) for path in chunk]
+        batch = np.stack([to_input(image, model.input_size) for image in originals])  # (n, 3, H, W) float32
+        keypoints, _ = model.run(batch)  # (n, 7, 2) input pixels
+        for path, image, points in zip(chunk, originals, keypoints):
+            points = to_original(points, model.input_size, (image.shape[1], image.shape[0]))
+            drawing = out / _unique(f"{path.stem}_keypoints.png", drawn_names)
+            cv2.imwrite(str(drawing), draw(image, points, model.keypoint_names, args.scale * model.input_size[1])[..., ::-1])
+            records.append({
+                "file": str(path), "width": image.shape[1], "height": image.shape[0],
+                "keypoints": {name: [round(float(x), 3), round(float(y), 3)]
+                              for name, (x, y) in zip(model.keypoint_names, points)},
+                "drawing": str(drawing),
+            })
+
+    document = {"model": str(args.model), "input_size": list(model.input_size),
+                "keypoint_names": list(model.keypoint_names), "images": records}
+    (out / "keypoints.json").write_text(json.dumps(document, indent=2) + "\n")
+    with open(out / "keypoints.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "keypoint", "x", "y"])
+        for record in records:
+            for name, (x, y) in record["keypoints"].items():
+                writer.writerow([record["file"], name, x, y])
+    print(f"{len(records)} images: wrote {out / 'keypoints.json'}, {out / 'keypoints.csv'} and "
+          f"{len(records)} drawings in {out}")
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser.add_argument("--model", required=True, help="model.onnx written by runners/retrain.py")
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="crops, or folders of crops")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for keypoints.json, .csv and drawings")
+    parser.add_argument("--scale", type=float, default=6.0,
+                        help="drawings are this many times the model's input height (default 6)")
+    parser.add_argument("--batch", type=int, default=64, help="crops per ONNX Runtime call (default 64)")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: its choice)")
+    args = parser.parse_args(argv)
+    if not args.scale > 0:
+        parser.error(f"--scale must be > 0, got {args.scale}")
+    if args.batch < 1:
+        parser.error(f"--batch must be >= 1, got {args.batch}")
+    return args
+
+
+def image_files(inputs: list[str]) -> list[Path]:
+    files = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise ValueError(f"{item}: no images ({', '.join(IMAGE_SUFFIXES)}) directly in it; "
+                                 f"for a Supervisely export pass {item / 'img'}")
+            files.extend(found)
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise FileNotFoundError(f"{item}: no such file or folder")
+    return files
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # (H, W, 3) BGR; grey and alpha are converted
+    if image is None:
+        raise SystemExit(f"predict: {path}: not an image OpenCV can read")
+    return np.ascontiguousarray(image[..., ::-1])
+
+
+def to_input(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of any size -> (3, h, w) float32 in [0, 1] at the model's (w, h)."""
+    if (image.shape[1], image.shape[0]) != tuple(size):
+        shrink = image.shape[1] > size[0] or image.shape[0] > size[1]
+        image = cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return image.transpose(2, 0, 1).astype(np.float32) / 255
+
+
+def to_original(points: np.ndarray, model_size: tuple[int, int], image_size: tuple[int, int]) -> np.ndarray:
+    """(7, 2) keypoints in model-input pixels -> the original image's pixels (pixel centres, as cv2.resize)."""
+    scale = np.array(image_size, np.float64) / np.array(model_size, np.float64)
+    return (points.astype(np.float64) + 0.5) * scale - 0.5
+
+
+def draw(image: np.ndarray, points: np.ndarray, names: tuple[str, ...], height: float) -> np.ndarray:
+    """The crop enlarged to ``height`` pixels (nearest, so its pixels stay visible), the flank outline, each
+    keypoint as a coloured dot, and a legend strip below. RGB in, RGB out."""
+    factor = height / image.shape[0]
+    size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
+    canvas = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST if factor >= 1 else cv2.INTER_AREA)
+    canvas = np.ascontiguousarray(canvas)
+    fixed = np.round(((points + 0.5) * factor - 0.5) * (1 << _SHIFT)).astype(np.int32)  # (7, 2)
+    cv2.polylines(canvas, [fixed.reshape(-1, 1, 2)], False, (255, 255, 255), 1, cv2.LINE_AA, _SHIFT)
+    radius = max(3, round(factor * 0.6))
+    for (x, y), colour in zip(fixed, COLOURS):
+        cv2.circle(canvas, (int(x), int(y)), (radius + 1) << _SHIFT, (0, 0, 0), -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(canvas, (int(x), int(y)), radius << _SHIFT, colour, -1, cv2.LINE_AA, _SHIFT)
+
+    row = 15
+    legend = np.full((row * len(names) + 6, max(canvas.shape[1], 130), 3), 32, np.uint8)
+    for i, (name, colour) in enumerate(zip(names, COLOURS)):
+        y = 4 + row * i + row // 2
+        cv2.circle(legend, (10, y), 5, colour, -1, cv2.LINE_AA)
+        cv2.putText(legend, f"{i} {name}", (22, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (235, 235, 235), 1, cv2.LINE_AA)
+    if legend.shape[1] > canvas.shape[1]:
+        canvas = cv2.copyMakeBorder(canvas, 0, 0, 0, legend.shape[1] - canvas.shape[1], cv2.BORDER_CONSTANT,
+                                    value=(32, 32, 32))
+    return np.vstack([canvas, legend])
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    stem, suffix, n = name[:-len(".png")], ".png", 2
+    candidate = name
+    while candidate in taken:
+        candidate, n = f"{stem}_{n}{suffix}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+if __name__ == "__main__":
+    sys.exit(main())
