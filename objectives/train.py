@@ -22,7 +22,7 @@ from cones.types import ConeSet
 from objectives.heatmaps import decode, gaussian_targets, normalised
 from objectives.metrics import Metrics, keypoint_metrics
 from search_space.config import Config
-from search_space.registry import create_model
+from search_space.registry import create_model, memory_format
 
 # on_epoch(epoch, metrics) is called after every epoch (1-based) with the validation metrics; returning True
 # stops training there (the search's pruning).
@@ -73,35 +73,20 @@ def train(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
 
-    model = create_model(cfg).to(memory_format=torch.channels_last)
+    fmt = memory_format(cfg)
+    model = create_model(cfg).to(memory_format=fmt)
     optimizer = make_optimizer(cfg, model)
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     scheduler = _scheduler(optimizer, schedule, epochs * steps_per_epoch)
-    height, width = train_set.images.shape[-2:]
 
     history: list[float] = []
     best = (math.inf, 0, None, None)  # (mean px, epoch, metrics, state)
     started = time.perf_counter()
     status, reason, epoch = "ok", "", 0
     for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(train_set), generator=generator)
-        for start in range(0, len(order), cfg.batch_size):
-            index = order[start:start + cfg.batch_size]
-            if len(index) < 2 and cfg.batch_norm:
-                continue  # batch norm cannot train on a single sample
-            images = train_set.images[index].float().div_(255)
-            images, keypoints = augment(images, train_set.keypoints[index], augmentation, generator)
-            images = images.contiguous(memory_format=torch.channels_last)
-            loss = heatmap_loss(model, cfg, images, keypoints, height, width)
-            if not torch.isfinite(loss):
-                status, reason = "diverged", f"loss became {loss.item()} in epoch {epoch}"
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-        if status == "diverged":
+        bad_loss = train_epoch(model, cfg, optimizer, scheduler, train_set, augmentation, generator, fmt)
+        if bad_loss is not None:
+            status, reason = "diverged", f"loss became {bad_loss} in epoch {epoch}"
             break
         metrics = evaluate(model, cfg, val_set)
         if not math.isfinite(metrics.mean_px):
@@ -126,6 +111,30 @@ def train(
     return TrainResult(status, metrics, epoch, seconds, history, "", model, epoch)
 
 
+def train_epoch(model: nn.Module, cfg: Config, optimizer: torch.optim.Optimizer, scheduler, data: ConeSet,
+                augmentation: AugmentConfig, generator: torch.Generator,
+                fmt: torch.memory_format = torch.channels_last) -> float | None:
+    """One pass over ``data`` in shuffled batches; returns the loss value if it stopped being finite."""
+    model.train()
+    height, width = data.images.shape[-2:]
+    order = torch.randperm(len(data), generator=generator)
+    for start in range(0, len(order), cfg.batch_size):
+        index = order[start:start + cfg.batch_size]
+        if len(index) < 2 and cfg.batch_norm:
+            continue  # batch norm cannot train on a single sample
+        images = data.images[index].float().div_(255)
+        images, keypoints = augment(images, data.keypoints[index], augmentation, generator)
+        images = images.contiguous(memory_format=fmt)
+        loss = heatmap_loss(model, cfg, images, keypoints, height, width)
+        if not torch.isfinite(loss):
+            return loss.item()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    return None
+
+
 def heatmap_loss(model: nn.Module, cfg: Config, images: torch.Tensor, keypoints: torch.Tensor,
                  height: int, width: int) -> torch.Tensor:
     """The training loss of one batch: MSE on heatmaps (the original), or spatial cross-entropy."""
@@ -141,19 +150,20 @@ def heatmap_loss(model: nn.Module, cfg: Config, images: torch.Tensor, keypoints:
 
 
 @torch.no_grad()
-def predict_heatmaps(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+def predict_heatmaps(model: nn.Module, images: torch.Tensor,
+                     fmt: torch.memory_format = torch.channels_last) -> torch.Tensor:
     """uint8 (N, 3, H, W) -> heatmaps (N, 7, H, W), in batches, eval mode."""
     model.eval()
     out = []
     for start in range(0, len(images), EVAL_BATCH):
-        batch = images[start:start + EVAL_BATCH].float().div_(255).contiguous(memory_format=torch.channels_last)
+        batch = images[start:start + EVAL_BATCH].float().div_(255).contiguous(memory_format=fmt)
         out.append(model(batch))
     return torch.cat(out)
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, cfg: Config, data: ConeSet) -> Metrics:
-    heatmaps = predict_heatmaps(model, data.images)
+    heatmaps = predict_heatmaps(model, data.images, memory_format(cfg))
     height, width = heatmaps.shape[-2:]
     targets = gaussian_targets(data.keypoints, height, width, cfg.sigma)
     if cfg.head == "softmax":

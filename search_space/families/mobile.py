@@ -66,7 +66,7 @@ class MobileBody(nn.Module):
         return x
 
 
-@register_family("mobile")
+@register_family("mobile", channels_last=False)  # measured: NCHW ~1.7x faster here
 def build(cfg: Config) -> nn.Module:
     if cfg.depth < 2:
         raise ValueError(f"mobile needs depth >= 2 (levels), got {cfg.depth}")

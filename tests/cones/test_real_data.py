@@ -1,7 +1,6 @@
 """The shared, hand-labelled cone export loads as DATA.md describes it.
 
-Looks in $KEYPOINT_NAS_REAL_DATA, else ../shared/cones_dataset beside the repository. Missing data fails
-under CI (env CI set) and skips, saying where it looked, elsewhere.
+Where the data is looked for: tests/real_data.py.
 """
 from __future__ import annotations
 
@@ -14,21 +13,14 @@ import pytest
 
 from cones.load import load_export
 from cones.splits import split
+from tests.real_data import real_data_dir
 
 pytestmark = pytest.mark.real_data
 
 
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
-    path = Path(os.environ.get("KEYPOINT_NAS_REAL_DATA") or Path(__file__).parents[2] / "../shared/cones_dataset")
-    path = path.resolve()
-    if not (path / "ann").is_dir():
-        message = (f"real cone data not found at {path} (set KEYPOINT_NAS_REAL_DATA to the export folder, "
-                   "or put the shared cones_dataset beside the repository)")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(f"SKIPPED REAL-DATA TESTS: {message}")
-    return path
+    return real_data_dir()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,69 @@
+"""train(): learns, reports each epoch, stops when asked, survives divergence. Imports no Optuna or Ray."""
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from cones.augment import AugmentConfig
+from cones.splits import split
+from cones.synthetic import make_synthetic
+from objectives.train import evaluate, train
+from search_space.config import Config
+
+pytestmark = pytest.mark.slow
+FAST = Config(family="unet", width=4, depth=2, batch_norm=True, head="softmax", loss="ce", batch_size=16, lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return split(make_synthetic(160, seed=1), val_fraction=0.25, seed=0)
+
+
+def test_training_lowers_the_error(data):
+    train_set, val_set = data
+    untrained = train(FAST, train_set, val_set, 1, augmentation=AugmentConfig.off(), schedule="constant")
+    result = train(FAST, train_set, val_set, 6, augmentation=AugmentConfig.off())
+    assert result.status == "ok" and result.epochs == 6 and len(result.history) == 6
+    assert result.metrics.mean_px < untrained.metrics.mean_px
+    assert result.metrics.mean_px == pytest.approx(evaluate(result.model, FAST, val_set).mean_px)
+
+
+def test_same_seed_same_result(data):
+    a = train(FAST, *data, 1, seed=5)
+    b = train(FAST, *data, 1, seed=5)
+    assert a.metrics.mean_px == b.metrics.mean_px
+
+
+def test_on_epoch_sees_every_epoch_and_can_stop(data):
+    seen = []
+    result = train(FAST, *data, 5, on_epoch=lambda epoch, m: seen.append((epoch, m.mean_px)) or epoch == 2)
+    assert [e for e, _ in seen] == [1, 2]
+    assert result.status == "stopped" and result.epochs == 2
+
+
+def test_nan_loss_ends_the_run_with_a_status(data):
+    wild = Config(family="unet", width=4, depth=2, optimizer="sgd", lr=1e8, batch_size=4)
+    result = train(wild, *data, 3)
+    assert result.status == "diverged"
+    assert "loss became" in result.reason or "not finite" in result.reason
+    assert math.isinf(result.metrics.mean_px)
+
+
+def test_keep_best_returns_the_best_epoch(data):
+    result = train(FAST, *data, 4, keep_best=True)
+    assert result.metrics.mean_px == min(result.history)
+    assert result.history[result.best_epoch - 1] == min(result.history)
+
+
+@pytest.mark.parametrize("family", ["resnet", "mobile"])
+def test_every_family_trains_one_epoch(data, family):
+    cfg = Config(family=family, width=4, depth=2 if family == "mobile" else 1, batch_size=32)
+    assert train(cfg, *data, 1).status == "ok"
+
+
+def test_training_module_imports_neither_optuna_nor_ray():
+    code = "import sys, objectives.train; print(any(m.split('.')[0] in ('optuna', 'ray') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
