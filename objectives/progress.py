@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 import optuna
@@ -44,6 +45,7 @@ class Progress:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.bar.write(self.line(trial))
+        sys.stdout.flush()  # one line per trial reaches a log file as it happens
         self.bar.n = finished(study)
         self._update_best(study)
         if self.bar.n >= self.target:
