@@ -33,13 +33,19 @@ def family_colour(family: str | None, families: list[str]) -> str:
 
 
 def log_ticks(values, si: bool = False) -> dict:
-    """Tick positions 1, 2, 3, 5 per decade over ``values``, labelled in full: plotly's own log ticks label
-    20 and 30 as "2" and "3"."""
+    """Tick positions for a log axis, labelled in full (plotly's own log ticks label 20 and 30 as "2" and
+    "3"): 1, 2, 3, 5 per decade, finer when the values span too little of a decade to show three of those."""
     finite = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
     if not finite:
         return {}
-    low, high = math.floor(math.log10(min(finite))), math.ceil(math.log10(max(finite)))
-    ticks = [m * 10.0**e for e in range(low, high + 1) for m in (1, 2, 3, 5)]
+    lo, hi = min(finite), max(finite)
+    low, high = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    for mantissas in ((1, 2, 3, 5), (1, 1.5, 2, 3, 4, 5, 6, 8), tuple(1 + i / 10 for i in range(90))):
+        ticks = [m * 10.0**e for e in range(low, high + 1) for m in mantissas]
+        if sum(lo <= t <= hi for t in ticks) >= 3:
+            break
+    else:  # all values (nearly) equal: label them
+        ticks = sorted({float(f"{v:.3g}") for v in (lo, hi)})
     return dict(tickvals=ticks, ticktext=[_si(t) if si else f"{t:g}" for t in ticks])
 
 
