@@ -65,7 +65,7 @@ class Progress:
         if "config" in attrs:
             text += f"{describe_config(attrs['config']):<58} {attrs['weight_bytes'] / 1024:5.1f} KB"
         if "epochs" in attrs:
-            text += f" | {attrs['epochs']:>3} ep {attrs['train_seconds']:6.1f} s"
+            text += f" | {attrs['epochs']:>3} ep {attrs.get('train_seconds', math.nan):6.1f} s"
         if "val_mean_px" in attrs:
             text += f" | val {attrs['val_mean_px']:.3f} px"
         if attrs.get("reason") and state in ("OVERSIZE", "DIVERGED"):

@@ -123,6 +123,11 @@ class EpochReporter:
     def __call__(self, epoch: int, metrics: Metrics) -> bool:
         self.history.append(metrics.mean_px)
         self.trial.set_user_attr("history", self.history)
+        if epoch >= self.settings.max_epochs:
+            # Trained to the end: complete, whatever a pruner would say about the last rung.
+            if not self.settings.multi_objective:
+                self.trial.report(metrics.mean_px, epoch)
+            return False
         if not self.settings.multi_objective:
             self.trial.report(metrics.mean_px, epoch)
             return not self.exempt and self.trial.should_prune()

@@ -143,3 +143,10 @@ def test_dashboard_serves_the_study_and_its_trial_attributes(tmp_path, tiny_expo
     assert len(detail["trials"]) == 3
     attrs = {a["key"] for t in detail["trials"] for a in t["user_attrs"]}
     assert TRIAL_ATTRS <= attrs
+
+
+def test_a_trial_trained_to_the_last_epoch_completes(tmp_path, tiny_export, isolated_cache):
+    # With one epoch every trial reaches the end: none may be recorded as stopped early.
+    url = run_search(tmp_path, tiny_export, "--trials", "6", "--no-baselines")
+    study = optuna.load_study(study_name="keypoints", storage=url)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
