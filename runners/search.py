@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -111,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"study {args.study_name!r} in {args.storage}: {done} finished trials, running to {args.trials}")
     started = time.monotonic()
+    # `kill` (SIGTERM) stops like Ctrl-C: the running trial is recorded, the study stays resumable.
+    signal.signal(signal.SIGTERM, _interrupt)
     progress = Progress(study, args.trials, settings.max_bytes, args.timeout)
     try:
         if args.workers > 1 or args.ray_address:
@@ -129,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nthis run: {finished(study) - done} trials in {minutes:.1f} min")
     print(summary(study, settings.max_bytes, args.storage))
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
