@@ -150,3 +150,24 @@ def test_a_trial_trained_to_the_last_epoch_completes(tmp_path, tiny_export, isol
     url = run_search(tmp_path, tiny_export, "--trials", "6", "--no-baselines")
     study = optuna.load_study(study_name="keypoints", storage=url)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+
+
+def test_sigterm_stops_cleanly_with_no_trial_left_running(tmp_path, tiny_export, isolated_cache):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    command = [sys.executable, str(REPO / "runners" / "search.py"), "--data", str(tiny_export), "--storage", url,
+               "--epochs", "30", "--val-fraction", "0.25", "--no-baselines", "--trials", "3"]
+    env = {**os.environ, "KEYPOINT_NAS_CACHE": str(isolated_cache)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            running = optuna.load_study(study_name="keypoints", storage=url).get_trials(states=(TrialState.RUNNING,))
+        except KeyError:
+            continue
+        if running and running[0].user_attrs.get("history"):
+            break
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 130
+    study = optuna.load_study(study_name="keypoints", storage=url)
+    assert study.get_trials(states=(TrialState.RUNNING,)) == []
