@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from runners.cli import doc_parser
 
 BATCHES = (1, 32)
 HAND_DESIGNS = {
@@ -45,9 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser = doc_parser(__doc__)
     parser.add_argument("model", nargs="?", help="an exported model.onnx to time besides the hand designs")
     parser.add_argument("--repeats", type=int, default=200, help="timed runs per batch size (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed runs first (default 20)")

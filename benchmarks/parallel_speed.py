@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from runners.cli import doc_parser
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = (  # (family, width, depth, expand): every family, small to near the 80 KB cap
@@ -65,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser = doc_parser(__doc__)
     parser.add_argument("--data", type=Path, default=None, help="a Supervisely export; default: synthetic crops")
     parser.add_argument("--crops", type=int, default=400, help="synthetic crops to generate (default 400)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per trial (default 2)")

@@ -25,6 +25,7 @@ import optuna
 
 from search_space.config import Config
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes
+from runners.cli import doc_parser
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
 SEARCH_ATTRS = ("status", "val_mean_px", "val_median_px", "val_pck1", "val_pck2", "val_pck3", "val_heatmap_mse",
@@ -54,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser = doc_parser(__doc__)
     parser.add_argument("--study", help="study name; may be left out when the storage holds one study")
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     pick = parser.add_mutually_exclusive_group()

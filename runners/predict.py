@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from deploy.exported import ExportedModel
+from runners.cli import doc_parser
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # One colour per keypoint in canonical order (RGB): right flank warm, top magenta, left flank cool.
@@ -72,9 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser = doc_parser(__doc__)
     parser.add_argument("--model", required=True, help="model.onnx written by runners/retrain.py")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="crops, or folders of crops")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for keypoints.json, .csv and drawings")

@@ -41,6 +41,7 @@ from objectives.metrics import Metrics
 from objectives.train import predict_heatmaps, train
 from search_space.config import Config
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure
+from runners.cli import doc_parser
 
 DEFAULT_EPOCHS = 60
 DEFAULT_PATIENCE = 15
@@ -150,9 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser = doc_parser(__doc__)
     parser.add_argument("--config", required=True, help="JSON written by runners/export.py (or edited from one)")
     parser.add_argument("--data", metavar="DIR", help="Supervisely export with ann/ and img/ (default: synthetic cones)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for model.pt, model.onnx, metrics.json")
