@@ -112,6 +112,14 @@ def describe(study: optuna.Study, settings: TrialSettings, data: str, split: str
         "max_epochs": settings.max_epochs, "objectives": list(settings.objectives), "command": command,
         "train_size": train_size, "val_size": val_size,
     }
+    earlier = study.user_attrs
+    for key in ("data", "split"):
+        # Trials validated on another split are not comparable: refuse to mix them in one study.
+        if key in earlier and earlier[key] != attrs[key]:
+            raise SystemExit(
+                f"study {study.study_name!r} was run with {key} {earlier[key]!r}, this run has {attrs[key]!r}; "
+                f"use the same --data/--val-teams/--val-fraction/--seed, or a new --study-name"
+            )
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     note = "\n".join([

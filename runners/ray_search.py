@@ -131,7 +131,7 @@ def run_trial(config: dict, train_set: ConeSet, val_set: ConeSet, settings: Tria
 
     It never decides to stop: the driver does, on the reported epoch, and Tune stops the worker there.
     """
-    cfg = Config(**config["config"])
+    cfg = Config.from_dict(config["config"])
     started = time.perf_counter()
 
     def on_epoch(epoch: int, metrics: Metrics) -> bool:

@@ -171,3 +171,11 @@ def test_sigterm_stops_cleanly_with_no_trial_left_running(tmp_path, tiny_export,
     assert process.wait(timeout=60) == 130
     study = optuna.load_study(study_name="keypoints", storage=url)
     assert study.get_trials(states=(TrialState.RUNNING,)) == []
+
+
+def test_continuing_a_study_on_another_split_is_refused(tmp_path, tiny_export, isolated_cache):
+    url = run_search(tmp_path, tiny_export, "--trials", "1", "--no-baselines")
+    with pytest.raises(SystemExit, match="new --study-name"):
+        search.main(["--data", str(tiny_export), "--storage", url, "--epochs", "1", "--val-fraction", "0.5",
+                     "--trials", "2", "--no-baselines"])
+    assert len(optuna.load_study(study_name="keypoints", storage=url).trials) == 1
