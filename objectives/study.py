@@ -62,8 +62,11 @@ def make_pruner(settings: TrialSettings, early_stopping: bool = True) -> optuna.
     if not early_stopping or settings.multi_objective:
         # Multi-objective studies stop trials with objectives.trial.pareto_rung_stop instead.
         return optuna.pruners.NopPruner()
-    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=settings.max_epochs,
-                                          reduction_factor=settings.reduction_factor)
+    # Successive halving (asynchronous, one bracket): at epochs 1, 3, 9 a trial goes on only if it is in
+    # the best third of the trials that reached that epoch. Hyperband's extra brackets run about a third of
+    # the trials to the end unconditionally; on the shared data that saved only 30% of epochs and put a
+    # 200-trial search at ~3.3 h. Replayed on that study, this rule kept all five of its best trials.
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=settings.reduction_factor)
 
 
 def open_study(storage: RDBStorage, name: str, settings: TrialSettings, sampler: str = "tpe",

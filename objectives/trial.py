@@ -37,7 +37,7 @@ class TrialSettings:
     objectives: tuple[str, ...] = ("error",)  # or ("error", "size")
     seed: int = 0
     threads: int | None = None
-    reduction_factor: int = 3  # rungs at 1, 3, 9, ... epochs for the multi-objective stopping rule
+    reduction_factor: int = 3  # rungs at 1, 3, 9, ... epochs (the pruner and the multi-objective rule)
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
 
     @property
@@ -113,6 +113,8 @@ class EpochReporter:
 
     Single objective: Optuna's pruner (``trial.report`` / ``should_prune``). Multi-objective, where Optuna
     supports neither, ``pareto_rung_stop``. The hand designs are never stopped: they are the reference.
+    Nor do they count among the competitors at a rung (they never ask the pruner, and are left out of the
+    Pareto peers): their errors are mostly far behind and would only lower the bar for sampled trials.
     """
 
     def __init__(self, trial: optuna.Trial, settings: TrialSettings, kb: float):
@@ -130,13 +132,15 @@ class EpochReporter:
             return False
         if not self.settings.multi_objective:
             self.trial.report(metrics.mean_px, epoch)
-            return not self.exempt and self.trial.should_prune()
+            # should_prune is what records a trial's value at a rung, so an exempt trial must not call it.
+            return False if self.exempt else self.trial.should_prune()
         if self.exempt or epoch not in rungs(self.settings.max_epochs, self.settings.reduction_factor):
             return False
         peers = [
             (t.user_attrs["history"][epoch - 1], t.user_attrs["weight_bytes"] / BYTES_PER_KB)
             for t in self.trial.study.get_trials(deepcopy=False)
             if t.number != self.trial.number and len(t.user_attrs.get("history", ())) >= epoch
+            and BASELINE_ATTR not in t.user_attrs
         ]
         return pareto_rung_stop((metrics.mean_px, self.kb), peers, self.settings.reduction_factor)
 
