@@ -1,6 +1,7 @@
 """What early stopping buys: the same fixed search with and without it, in one run.
 
-    python benchmarks/search_speed.py --data ../shared/cones_dataset --trials 30 --epochs 9
+    python benchmarks/search_speed.py --data ../shared/cones_dataset --val-teams tuwr --trials 30 --epochs 9 \
+        [--workers 2]
 
 Runs ``runners/search.py`` twice on fresh SQLite studies with the same seed, sampler and split (the hand
 designs not enqueued, so both runs sample from the first trial): once with early stopping (successive halving), once
@@ -24,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 def run(label: str, storage: str, args: argparse.Namespace, extra: list[str]) -> dict:
     command = [sys.executable, str(REPO / "runners" / "search.py"), "--storage", storage, "--study-name", label,
                "--trials", str(args.trials), "--epochs", str(args.epochs), "--seed", str(args.seed),
-               "--no-baselines", *extra]
+               "--workers", str(args.workers), "--no-baselines", *extra]
     if args.data:
         command += ["--data", str(args.data)]
     if args.val_teams:
@@ -47,13 +48,15 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=30)
     p.add_argument("--epochs", type=int, default=9)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="trials at once (Ray) in both runs, as in search.py")
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         storage = f"sqlite:///{tmp}/speed.db"
         stopped = run("early-stopping", storage, args, [])
         full = run("no-early-stopping", storage, args, ["--no-early-stopping"])
-    print(f"{args.trials} trials, up to {args.epochs} epochs each, data: {args.data or 'synthetic'}")
+    print(f"{args.trials} trials, up to {args.epochs} epochs each, {args.workers} at once, "
+          f"data: {args.data or 'synthetic'}")
     print(f"{'run':<18} {'wall min':>9} {'trials/h':>9} {'epochs':>7} {'best px':>8}")
     for r in (stopped, full):
         print(f"{r['label']:<18} {r['wall'] / 60:9.1f} {r['trials'] / r['wall'] * 3600:9.1f} {r['epochs']:7d} "
