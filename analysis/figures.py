@@ -182,11 +182,12 @@ def importance_figure(imp: Importances, min_trials: int) -> go.Figure:
         fig.add_trace(go.Bar(
             x=values, y=labels, orientation="h", name=name, showlegend=False,
             marker_color=["#9ecae1" if p in imp.conditional else "#3182bd" for p in params],
-            text=[f"{v:.2f}" for v in values], textposition="outside", cliponaxis=False,
+            text=[f"{scores[p]:.2f}" if p in scores else "not rated" for p in params],
+            textposition="outside", cliponaxis=False,
         ), row=1, col=col)
         fig.update_xaxes(title_text="importance (share)", range=[0, 1.15], row=1, col=col)
-    unrated = ", ".join(f"{p} ({n} trials)" for p, n in sorted(imp.unrated.items()))
-    subtitle = f"{imp.n_complete} completed trials" + (f"; too few trials to rate {unrated}" if unrated else "")
+    unrated = "; ".join(f"{p} ({why})" for p, why in sorted(imp.unrated.items()))
+    subtitle = f"{imp.n_complete} completed trials" + (f"<br>not rated: {unrated}" if unrated else "")
     fig.update_layout(title=dict(text=f"{title}<br><sup>{subtitle}</sup>"), height=max(350, 40 * len(params) + 150))
     return fig
 

@@ -24,8 +24,8 @@ class Importances:
     by_evaluator: dict[str, dict[str, float]] = field(default_factory=dict)
     # conditional parameter -> number of completed trials it was rated over
     conditional: dict[str, int] = field(default_factory=dict)
-    # conditional parameter -> number of completed trials it appears in, too few to rate it
-    unrated: dict[str, int] = field(default_factory=dict)
+    # parameter -> why it has no rating (by one evaluator or both)
+    unrated: dict[str, str] = field(default_factory=dict)
 
     @property
     def enough(self) -> bool:
@@ -62,12 +62,15 @@ def _evaluate(study: optuna.Study, complete: list, min_trials: int, seed: int) -
         for param in seen:
             n = sum(param in t.params for t in complete)
             if n < min_trials:
-                unrated[param] = n
+                unrated[param] = f"in {n} completed trials, need {min_trials}"
                 continue
             try:
                 within = get_param_importances(study, evaluator=evaluator, params=common + [param], target=_error)
-            except ValueError:  # its distribution changed between trials: Optuna cannot rate it
-                unrated[param] = n
+            except ValueError:
+                # Its range differs between trials (width and depth have per-family ranges): this evaluator
+                # cannot rate it. PED-ANOVA can; fANOVA cannot.
+                why = f"{name} cannot: its range differs between trials"
+                unrated[param] = f"{unrated[param]}; {why}" if param in unrated else why
                 continue
             conditional[param] = n
             scores[param] = within[param]

@@ -1,4 +1,8 @@
+import random
+
+import optuna
 import pytest
+from optuna.distributions import FloatDistribution, IntDistribution
 
 from analysis.figures import history_figure, importance_figure, pareto_figure
 from analysis.importances import param_importances
@@ -81,3 +85,22 @@ def test_importances_on_thin_data_say_so(thin_study):
     fig = importance_figure(param_importances(study, min_trials=10), 10)
     assert not fig.data
     assert "Too few completed trials" in fig.layout.annotations[0].text
+
+
+def test_a_parameter_one_evaluator_cannot_rate_is_shown_as_not_rated():
+    # width's range differs between families (as in a real search): fANOVA cannot rate it, PED-ANOVA can.
+    study = optuna.create_study()
+    rng = random.Random(0)
+    for i in range(24):
+        high = 16 if i % 2 else 32
+        width, lr = rng.randint(4, high), 10 ** rng.uniform(-4, -2)
+        study.add_trial(optuna.trial.create_trial(
+            params={"width": width, "lr": lr}, value=width * 0.1 + lr * 100,
+            distributions={"width": IntDistribution(4, high), "lr": FloatDistribution(1e-4, 1e-2, log=True)}))
+    imp = param_importances(study, min_trials=10)
+    assert "width" in imp.by_evaluator["PED-ANOVA"] and "width" not in imp.by_evaluator["fANOVA"]
+    assert imp.unrated == {"width": "fANOVA cannot: its range differs between trials"}
+    fig = importance_figure(imp, 10)
+    fanova = next(t for t in fig.data if t.name == "fANOVA")
+    assert dict(zip(fanova.y, fanova.text))["width (within its 24 trials)"] == "not rated"
+    assert "not rated: width (fANOVA cannot" in fig.layout.title.text
