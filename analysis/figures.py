@@ -186,9 +186,14 @@ def importance_figure(imp: Importances, min_trials: int) -> go.Figure:
             textposition="outside", cliponaxis=False,
         ), row=1, col=col)
         fig.update_xaxes(title_text="importance (share)", range=[0, 1.15], row=1, col=col)
-    unrated = "; ".join(f"{p} ({why})" for p, why in sorted(imp.unrated.items()))
-    subtitle = f"{imp.n_complete} completed trials" + (f"<br>not rated: {unrated}" if unrated else "")
-    fig.update_layout(title=dict(text=f"{title}<br><sup>{subtitle}</sup>"), height=max(350, 40 * len(params) + 150))
+    by_reason: dict[str, list[str]] = {}
+    for param, why in sorted(imp.unrated.items()):
+        by_reason.setdefault(why, []).append(param)
+    lines = [f"{imp.n_complete} completed trials"] + [f"not rated: {', '.join(ps)} ({why})"
+                                                       for why, ps in by_reason.items()]
+    fig.update_layout(title=dict(text=f"{title}<br><sup>{'<br>'.join(lines)}</sup>", yref="container", y=0.95,
+                                 yanchor="top"),
+                      margin=dict(t=70 + 22 * len(lines)), height=max(350, 40 * len(params) + 150 + 22 * len(lines)))
     return fig
 
 
