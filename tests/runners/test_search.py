@@ -179,3 +179,13 @@ def test_continuing_a_study_on_another_split_is_refused(tmp_path, tiny_export, i
         search.main(["--data", str(tiny_export), "--storage", url, "--epochs", "1", "--val-fraction", "0.5",
                      "--trials", "2", "--no-baselines"])
     assert len(optuna.load_study(study_name="keypoints", storage=url).trials) == 1
+
+
+def test_without_data_the_search_runs_on_announced_synthetic_cones(tmp_path, isolated_cache, monkeypatch, capsys):
+    # The README's main command has no --data: it must say so and run on generated cones (fewer here).
+    monkeypatch.setattr("cones.load.SYNTHETIC_COUNT", 120)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    assert search.main(["--storage", url, "--epochs", "1", "--trials", "2", "--no-baselines"]) == 0
+    assert "using 120 synthetic cones" in capsys.readouterr().out
+    study = optuna.load_study(study_name="keypoints", storage=url)
+    assert finished(study) == 2 and study.user_attrs["data"] == "synthetic"
