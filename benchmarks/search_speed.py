@@ -4,9 +4,9 @@
         [--workers 2]
 
 Runs ``runners/search.py`` twice on fresh SQLite studies with the same seed, sampler and split (the hand
-designs not enqueued, so both runs sample from the first trial): once with early stopping (successive halving), once
-with ``--no-early-stopping``. Prints wall time, trials/hour, epochs trained, the fraction of epochs saved and
-the best validation error each reached.
+designs not enqueued, so both runs sample from the first trial): once with early stopping (successive
+halving), once with ``--no-early-stopping``. Prints wall time, trials/hour, epochs trained, the fraction of
+epochs saved and the best validation error each reached.
 """
 from __future__ import annotations
 
