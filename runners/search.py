@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"study {args.study_name!r} in {args.storage}: {done} finished trials, running to {args.trials}")
     started = time.monotonic()
-    # `kill` (SIGTERM) stops like Ctrl-C: the running trial is recorded, the study stays resumable.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # `kill` (SIGTERM) stops like Ctrl-C: the running trial is recorded, the study stays resumable. The
+    # caller's handler comes back when the search ends (main() is also called in-process, by tests).
+    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
     progress = Progress(study, args.trials, settings.max_bytes, args.timeout)
     try:
         if args.workers > 1 or args.ray_address:
@@ -127,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         progress.close()
         print("\ninterrupted: finished trials are saved; rerun the same command to continue", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
     progress.close()
     minutes = (time.monotonic() - started) / 60
     print(f"\nthis run: {finished(study) - done} trials in {minutes:.1f} min")
