@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -33,11 +32,16 @@ def best_feasible(study: optuna.Study, max_bytes: int) -> FrozenTrial | None:
 
 
 class Progress:
-    """An Optuna callback: one line per finished trial above a bar (done / target, best, time left)."""
+    """An Optuna callback: one line per finished trial above a bar (done / target, best, time left).
 
-    def __init__(self, study: optuna.Study, target: int, max_bytes: int, timeout: float | None = None):
-        self.target, self.max_bytes, self.timeout = target, max_bytes, timeout
-        self.started = time.monotonic()
+    Time left comes from tqdm's moving average of recent trial rates, not the run's average rate: the hand
+    designs that open a study train to the end, while later trials mostly stop early, so the average
+    overstates what is left for a long time (replayed on the 200-trial shared-data study: 143 min
+    predicted at 10% against 67 min real; the moving average said 71).
+    """
+
+    def __init__(self, study: optuna.Study, target: int, max_bytes: int):
+        self.target, self.max_bytes = target, max_bytes
         self.initial = finished(study)
         self.bar = tqdm(total=target, initial=self.initial, unit="trial", dynamic_ncols=True,
                         bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} trials [{elapsed}<{remaining}] {postfix}")
@@ -46,7 +50,7 @@ class Progress:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.bar.write(self.line(trial))
         sys.stdout.flush()  # one line per trial reaches a log file as it happens
-        self.bar.n = finished(study)
+        self.bar.update(finished(study) - self.bar.n)  # update(), not n =: feeds tqdm's rate average
         self._update_best(study)
         if self.bar.n >= self.target:
             study.stop()

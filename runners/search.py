@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     # `kill` (SIGTERM) stops like Ctrl-C: the running trial is recorded, the study stays resumable. The
     # caller's handler comes back when the search ends (main() is also called in-process, by tests).
     previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
-    progress = Progress(study, args.trials, settings.max_bytes, args.timeout)
+    progress = Progress(study, args.trials, settings.max_bytes)
     try:
         if args.workers > 1 or args.ray_address:
             from runners.ray_search import run_on_ray
