@@ -22,6 +22,7 @@ from search_space.size import BYTES_PER_KB, measure
 from search_space.space import SearchSpace, sample_config
 
 BASELINE_ATTR = "baseline"
+INTERRUPTED = "interrupted"  # the status of a trial cut off by Ctrl-C or SIGTERM (recorded FAIL)
 
 
 class TrialDiverged(RuntimeError):
@@ -64,11 +65,17 @@ class Objective:
     def __call__(self, trial: optuna.Trial):
         cfg = sample_config(trial, self.space)
         size = record_size(trial, cfg, self.settings.max_bytes)
-        result = train(
-            cfg, self.train_set, self.val_set, self.settings.max_epochs,
-            seed=self.settings.seed, augmentation=self.settings.augmentation, threads=self.settings.threads,
-            on_epoch=EpochReporter(trial, self.settings, size.kb),
-        )
+        try:
+            result = train(
+                cfg, self.train_set, self.val_set, self.settings.max_epochs,
+                seed=self.settings.seed, augmentation=self.settings.augmentation, threads=self.settings.threads,
+                on_epoch=EpochReporter(trial, self.settings, size.kb),
+            )
+        except KeyboardInterrupt:
+            # Optuna records the trial FAIL; say why, as the Ray runner does for the trials it stops.
+            trial.set_user_attr("status", INTERRUPTED)
+            trial.set_user_attr("reason", "the search was interrupted (Ctrl-C or SIGTERM)")
+            raise
         return record_result(trial, result, self.settings, size.kb)
 
 

@@ -48,7 +48,8 @@ from optuna.trial import TrialState
 from cones.types import ConeSet
 from objectives.metrics import Metrics
 from objectives.train import TrainResult, train
-from objectives.trial import EpochReporter, TrialDiverged, TrialSettings, finished, record_result, record_size
+from objectives.trial import (INTERRUPTED, EpochReporter, TrialDiverged, TrialSettings, finished, record_result,
+                              record_size)
 from search_space.config import Config
 from search_space.space import SearchSpace, sample_config
 
@@ -70,7 +71,7 @@ from ray.tune import Callback  # noqa: E402
 from ray.tune.search import Searcher  # noqa: E402
 from ray.tune.stopper import Stopper  # noqa: E402
 
-CRASHED, INTERRUPTED = "crashed", "interrupted"
+CRASHED = "crashed"
 REASON_CHARS = 600  # a user attribute the dashboard shows in a table cell
 
 

@@ -13,7 +13,9 @@ continues the study until it holds --trials finished trials.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -115,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     # `kill` (SIGTERM) stops like Ctrl-C: the running trial is recorded, the study stays resumable. The
     # caller's handler comes back when the search ends (main() is also called in-process, by tests).
     previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+    quiet = _QuietExpectedFailures()
+    handlers = logging.getLogger("optuna").handlers
+    for handler in handlers:
+        handler.addFilter(quiet)
     progress = Progress(study, args.trials, settings.max_bytes)
     try:
         if args.workers > 1 or args.ray_address:
@@ -126,10 +132,13 @@ def main(argv: list[str] | None = None) -> int:
                            timeout=args.timeout, catch=(TrialDiverged,), callbacks=[progress])
     except KeyboardInterrupt:
         progress.close()
-        print("\ninterrupted: finished trials are saved; rerun the same command to continue", file=sys.stderr)
+        print("\ninterrupted: the running trial is recorded FAIL (status 'interrupted') and does not count; "
+              "finished trials are saved; rerun the same command to continue", file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
+        for handler in handlers:
+            handler.removeFilter(quiet)
     progress.close()
     minutes = (time.monotonic() - started) / 60
     print(f"\nthis run: {finished(study) - done} trials in {minutes:.1f} min")
@@ -139,6 +148,27 @@ def main(argv: list[str] | None = None) -> int:
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+class _QuietExpectedFailures(logging.Filter):
+    """Drop Optuna's warnings, traceback included, about failures the runner already reports in one line:
+    a diverged trial (its progress line gives the reason) and the trial that Ctrl-C or SIGTERM cut off (the
+    "interrupted" message). Any other failure keeps Optuna's warning and traceback."""
+
+    EXPECTED = (KeyboardInterrupt, TrialDiverged)
+
+    def __init__(self):
+        super().__init__()
+        self.quiet: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        match = re.match(r"Trial (\d+) failed", record.getMessage())
+        if match is None:
+            return True
+        number = int(match.group(1))
+        if record.exc_info and isinstance(record.exc_info[1], self.EXPECTED):
+            self.quiet.add(number)
+        return number not in self.quiet  # also Optuna's "Trial N failed with value None." that follows
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """The search command end to end on a tiny export: records, the cap, divergence, resume, the dashboard."""
+import io
 import json
+import logging
 import math
 import os
 import signal
@@ -60,7 +62,8 @@ def test_oversize_candidates_are_pruned_in_milliseconds_and_never_trained(tmp_pa
         assert (t.datetime_complete - t.datetime_start).total_seconds() < 1.0
 
 
-def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path, tiny_export, isolated_cache):
+def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path, tiny_export, isolated_cache,
+                                                                       capsys):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     diverging = Config(family="unet", width=4, depth=2, optimizer="sgd", lr=1e8, momentum=0.9, batch_size=4,
                        weight_decay=1e-6)
@@ -68,7 +71,17 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path,
     run_search(tmp_path, tiny_export, "--trials", "1", "--no-baselines")
     study = optuna.load_study(study_name="keypoints", storage=url)
     study.enqueue_trial(trial_params(diverging))
-    run_search(tmp_path, tiny_export, "--trials", "3", "--no-baselines")
+    capsys.readouterr()
+    optuna_log = io.StringIO()  # Optuna's own handler writes to the stderr of import time, out of capsys's reach
+    handler = logging.StreamHandler(optuna_log)
+    logging.getLogger("optuna").addHandler(handler)
+    try:
+        run_search(tmp_path, tiny_export, "--trials", "3", "--no-baselines")
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+    # Its progress line gives the reason; Optuna's warning and traceback for it are left out.
+    assert "DIVERGED" in capsys.readouterr().out
+    assert "Traceback" not in optuna_log.getvalue() and "failed" not in optuna_log.getvalue()
     study = optuna.load_study(study_name="keypoints", storage=url)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(failed) == 1 and failed[0].params["lr"] == 1e8
@@ -157,7 +170,9 @@ def test_sigterm_stops_cleanly_with_no_trial_left_running(tmp_path, tiny_export,
     command = [sys.executable, str(REPO / "runners" / "search.py"), "--data", str(tiny_export), "--storage", url,
                "--epochs", "30", "--val-fraction", "0.25", "--no-baselines", "--trials", "3"]
     env = {**os.environ, "KEYPOINT_NAS_CACHE": str(isolated_cache)}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         time.sleep(0.5)
@@ -171,6 +186,12 @@ def test_sigterm_stops_cleanly_with_no_trial_left_running(tmp_path, tiny_export,
     assert process.wait(timeout=60) == 130
     study = optuna.load_study(study_name="keypoints", storage=url)
     assert study.get_trials(states=(TrialState.RUNNING,)) == []
+    cut_off = study.get_trials(states=(TrialState.FAIL,))
+    assert [t.user_attrs["status"] for t in cut_off] == ["interrupted"]
+    # One line says what happened; no traceback from Optuna for a stop the user asked for.
+    output = log.read_text()
+    assert "rerun the same command to continue" in output
+    assert "Traceback" not in output and f"Trial {cut_off[0].number} failed" not in output
 
 
 def test_continuing_a_study_on_another_split_is_refused(tmp_path, tiny_export, isolated_cache):
