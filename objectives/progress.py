@@ -112,7 +112,53 @@ def summary(study: optuna.Study, max_bytes: int, storage_url: str) -> str:
     if baselines:
         lines += ["hand designs (same split and budget):"]
         lines += [row(t, t.user_attrs[BASELINE_ATTR]) for t in sorted(baselines, key=lambda t: t.number)]
+    lines += milestones(trials, best, study.user_attrs.get("max_epochs"))
     lines += ["export it with:",
               f"  python runners/export.py --study {study.study_name} --storage {storage_url} "
               f"--trial {best.number} --out best.json"]
     return "\n".join(lines)
+
+
+def milestones(trials: list[FrozenTrial], best: FrozenTrial, max_epochs: int | None) -> list[str]:
+    """What early stopping saved, and how much search time it took to beat the hand designs and to reach
+    (within 5%) the best. Search time is the time some trial was running, so the pause between a stopped
+    run and the rerun that continued it does not count."""
+    lines = []
+    trained = [t for t in trials if t.state.is_finished() and "epochs" in t.user_attrs
+               and t.user_attrs.get("status") != "oversize"]
+    if max_epochs and trained:
+        budget = len(trained) * max_epochs
+        epochs = sum(t.user_attrs["epochs"] for t in trained)
+        lines.append(f"epochs trained: {epochs:,} of {budget:,} ({len(trained)} trained trials x {max_epochs}; "
+                     f"{1 - epochs / budget:.0%} saved by early stopping)")
+    complete = sorted((t for t in trials if t.state == TrialState.COMPLETE and "val_mean_px" in t.user_attrs
+                       and t.datetime_complete is not None), key=lambda t: t.datetime_complete)
+    reference = [t.user_attrs["val_mean_px"] for t in complete if BASELINE_ATTR in t.user_attrs]
+    best_px = best.user_attrs["val_mean_px"]
+    steps = []
+    if reference:
+        beat = next((t for t in complete if BASELINE_ATTR not in t.user_attrs
+                     and t.user_attrs["val_mean_px"] < min(reference)), None)
+        steps.append(("better than every hand design", beat))
+    steps.append(("within 5% of the best", next(t for t in complete if t.user_attrs["val_mean_px"] <= 1.05 * best_px)))
+    steps.append(("the best", best))
+    lines.append("reached (minutes of search: while a trial was running):")
+    for what, t in steps:
+        lines.append(f"  {what:<30} " + (f"#{t.number:<5} {search_minutes(trials, t.datetime_complete):6.1f} min"
+                                         if t else "not yet"))
+    return lines
+
+
+def search_minutes(trials: list[FrozenTrial], until) -> float:
+    """Minutes, up to ``until``, during which at least one trial was running (the union of their spans)."""
+    spans = sorted((t.datetime_start, min(t.datetime_complete, until)) for t in trials
+                   if t.datetime_start is not None and t.datetime_complete is not None and t.datetime_start < until)
+    seconds, end = 0.0, None
+    for start, stop in spans:
+        if end is None or start > end:
+            seconds += (stop - start).total_seconds()
+            end = stop
+        elif stop > end:
+            seconds += (stop - end).total_seconds()
+            end = stop
+    return seconds / 60

@@ -1,8 +1,11 @@
+import datetime
+import re
+
 import optuna
 import tqdm.std
-from optuna.trial import create_trial
+from optuna.trial import TrialState, create_trial
 
-from objectives.progress import Progress
+from objectives.progress import Progress, milestones, search_minutes
 
 
 class Clock:
@@ -55,3 +58,44 @@ def test_progress_counts_trials_of_an_earlier_run(monkeypatch):
     assert progress.bar.n == 6
     assert "best 2.00 px (#5)" in str(progress.bar)
     progress.close()
+
+
+def _ran(trial, start_min: float, stop_min: float, number: int):
+    origin = datetime.datetime(2026, 1, 1)
+    trial.number = number
+    trial.datetime_start = origin + datetime.timedelta(minutes=start_min)
+    trial.datetime_complete = origin + datetime.timedelta(minutes=stop_min)
+    return trial
+
+
+def _trained(state, error, epochs, **attrs):
+    value = error if state == TrialState.COMPLETE else None
+    return create_trial(state=state, value=value, user_attrs={"val_mean_px": error, "epochs": epochs, **attrs})
+
+
+def test_closing_lines_give_epochs_saved_and_search_time_to_each_milestone():
+    # Two hand designs, an oversize and a stopped trial, one cut off by Ctrl-C, then a 60-minute pause
+    # before the rerun that continued the study: the pause is not search time.
+    trials = [
+        _ran(_trained(TrialState.COMPLETE, 6.0, 10, baseline="a"), 0, 10, 0),
+        _ran(_trained(TrialState.COMPLETE, 8.0, 10, baseline="b"), 10, 20, 1),
+        _ran(create_trial(state=TrialState.PRUNED, user_attrs={"status": "oversize"}), 20, 20, 2),
+        _ran(_trained(TrialState.PRUNED, 30.0, 1, status="stopped"), 20, 21, 3),
+        _ran(create_trial(state=TrialState.FAIL, user_attrs={"status": "interrupted"}), 21, 25, 4),
+        _ran(_trained(TrialState.COMPLETE, 5.0, 10), 85, 95, 5),
+        _ran(_trained(TrialState.COMPLETE, 1.02, 10), 95, 105, 6),
+        _ran(_trained(TrialState.COMPLETE, 1.0, 10), 105, 115, 7),
+    ]
+    text = "\n".join(milestones(trials, best=trials[7], max_epochs=10))
+
+    assert "epochs trained: 51 of 60 (6 trained trials x 10; 15% saved by early stopping)" in text
+    assert re.search(r"better than every hand design\s+#5\s+35.0 min", text)
+    assert re.search(r"within 5% of the best\s+#6\s+45.0 min", text)
+    assert re.search(r"the best\s+#7\s+55.0 min", text)
+
+
+def test_search_time_counts_parallel_trials_once():
+    trials = [_ran(create_trial(value=1.0), a, b, i) for i, (a, b) in enumerate([(0, 10), (5, 12), (20, 25)])]
+    end = trials[-1].datetime_complete
+    assert search_minutes(trials, end) == 17.0
+    assert search_minutes(trials, trials[0].datetime_complete) == 10.0  # only what ran before then
