@@ -1,0 +1,99 @@
+"""Stricter early stopping, replayed on a finished study: what it would save and which good trials it would lose.
+
+    python benchmarks/pruning_replay.py --storage sqlite:///runs/real200.db --study real-tuwr
+
+Successive halving as the search runs it (``SuccessiveHalvingPruner(min_resource=1, reduction_factor=rf)``:
+rungs at epochs 1, rf, rf^2, ...; at a rung a sampled trial goes on if its error is within the best
+1/rf of the errors that trials reached there, itself included; the hand designs never compete) is
+replayed on each sampled trial's recorded learning curve, in trial order, under other rules:
+a larger reduction factor, or competing only against the last N trials at the rung.
+
+The sampled trials stay those of the study, although a sampler would have sampled others under
+another rule, so read the result as "what this rule would have cut from this study". A trial that the
+study stopped at some epoch has no curve beyond it; where a rule would let it go on, the replay stops it
+there too and counts it as "unknown".
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from objectives.trial import BASELINE_ATTR, rungs
+
+
+@dataclass(frozen=True)
+class Rule:
+    reduction_factor: int
+    window: int | None = None  # compete only against the last N trials at the rung; None: the whole history
+
+    def __str__(self) -> str:
+        return f"rf {self.reduction_factor}" + (f", last {self.window}" if self.window else ", all trials")
+
+
+@dataclass
+class Replay:
+    epochs: int = 0
+    to_the_end: int = 0
+    unknown: int = 0
+    kept: tuple[int, ...] = ()  # trial numbers that reached the last epoch
+
+
+def replay(trials: list[FrozenTrial], rule: Rule, max_epochs: int) -> Replay:
+    checkpoints = sorted(rungs(max_epochs, rule.reduction_factor))
+    seen: dict[int, list[float]] = {epoch: [] for epoch in checkpoints}
+    out, kept = Replay(), []
+    for trial in trials:
+        curve = trial.user_attrs["history"]
+        stop, stopped = len(curve), False
+        for epoch in checkpoints:
+            if epoch > len(curve):
+                break
+            competing = seen[epoch] + [curve[epoch - 1]]
+            if rule.window:
+                competing = competing[-rule.window:]
+            seen[epoch].append(curve[epoch - 1])
+            # Optuna's rule: with fewer than rf values, only the best goes on.
+            index = max(len(competing) // rule.reduction_factor - 1, 0)
+            if curve[epoch - 1] > sorted(competing)[index]:
+                stop, stopped = epoch, True
+                break
+        if not stopped and stop < max_epochs:
+            out.unknown += 1
+        out.epochs += stop
+        if stop == max_epochs:
+            kept.append(trial.number)
+    out.to_the_end, out.kept = len(kept), tuple(kept)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--storage", required=True)
+    p.add_argument("--study", required=True)
+    p.add_argument("--top", type=int, default=5, help="how many of the study's best trials to follow (default 5)")
+    args = p.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=args.study, storage=args.storage)
+    max_epochs = study.user_attrs["max_epochs"]
+    sampled = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+               if t.user_attrs.get("history") and BASELINE_ATTR not in t.user_attrs]
+    complete = sorted((t for t in sampled if t.state == TrialState.COMPLETE), key=lambda t: t.user_attrs["val_mean_px"])
+    top = [t.number for t in complete[:args.top]]
+    actual = sum(len(t.user_attrs["history"]) for t in sampled)
+    print(f"study {args.study!r}: {len(sampled)} sampled trials, {max_epochs} epochs at most; actual: {actual:,} "
+          f"epochs trained, {len(complete)} to the end; its best {args.top}: {', '.join(f'#{n}' for n in top)}")
+    print(f"{'rule':<18} {'epochs':>7} {'saved':>6} {'to the end':>10} {'unknown':>8}  best {args.top} kept")
+    for rule in (Rule(3), Rule(4), Rule(5), Rule(3, window=30), Rule(3, window=10)):
+        r = replay(sampled, rule, max_epochs)
+        budget = len(sampled) * max_epochs
+        kept = [f"#{n}" for n in top if n in r.kept]
+        print(f"{str(rule):<18} {r.epochs:>7,} {1 - r.epochs / budget:>6.0%} {r.to_the_end:>10} {r.unknown:>8}  "
+              f"{len(kept)} ({', '.join(kept) or 'none'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""The pruning replay must decide as the search's own pruner does, or its figures for other rules mean nothing."""
+import random
+
+import optuna
+from optuna.trial import TrialState
+
+from benchmarks.pruning_replay import Rule, replay
+from objectives.study import make_pruner
+from objectives.trial import TrialSettings
+
+SETTINGS = TrialSettings(max_bytes=80 * 1024, max_epochs=9)
+
+
+def run_study(curves: list[list[float]]) -> optuna.Study:
+    """Report each curve epoch by epoch to the search's pruner, stopping where it says, as EpochReporter does."""
+    study = optuna.create_study(pruner=make_pruner(SETTINGS))
+    for curve in curves:
+        trial = study.ask()
+        history = []
+        for epoch, error in enumerate(curve, start=1):
+            history.append(error)
+            trial.report(error, epoch)
+            if epoch < len(curve) and trial.should_prune():
+                break
+        trial.set_user_attr("history", history)
+        study.tell(trial, history[-1] if len(history) == len(curve) else None,
+                   state=TrialState.COMPLETE if len(history) == len(curve) else TrialState.PRUNED)
+    return study
+
+
+def test_replaying_the_search_rule_reproduces_the_pruner():
+    rng = random.Random(0)
+    curves = [[rng.uniform(1, 30) / (1 + 0.3 * e * rng.random()) for e in range(9)] for _ in range(60)]
+    study = run_study(curves)
+    trials = study.trials
+    result = replay(trials, Rule(3), max_epochs=9)
+
+    assert result.epochs == sum(len(t.user_attrs["history"]) for t in trials)
+    assert result.kept == tuple(t.number for t in trials if t.state == TrialState.COMPLETE)
+    assert 0 < len(result.kept) < 60 and result.unknown == 0
+
+
+def test_where_a_rule_would_go_past_the_recorded_curve_the_trial_stops_there_and_is_counted():
+    # Three good trials, then one the pruner stopped at epoch 1. Competing with the last trial only (itself),
+    # it would go on, but the study holds no epoch 2 for it.
+    trials = run_study([[1.0] * 9] * 3 + [[5.0] * 9]).trials
+    assert len(trials[3].user_attrs["history"]) == 1
+    result = replay(trials, Rule(3, window=1), max_epochs=9)
+    assert result.unknown == 1 and result.epochs == 3 * 9 + 1 and result.kept == (0, 1, 2)
