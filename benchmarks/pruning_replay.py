@@ -6,7 +6,8 @@ Successive halving as the search runs it (``SuccessiveHalvingPruner(min_resource
 rungs at epochs 1, rf, rf^2, ...; at a rung a sampled trial goes on if its error is within the best
 1/rf of the errors that trials reached there, itself included; the hand designs never compete) is
 replayed on each sampled trial's recorded learning curve, in trial order, under other rules:
-a larger reduction factor, or competing only against the last N trials at the rung.
+a larger reduction factor, or competing only against the last N trials at the rung. A failed trial (cut
+off by Ctrl-C, or diverged) competes with the values it reached, as it did in the study, but is not counted.
 
 The sampled trials stay those of the study, although a sampler would have sampled others under
 another rule, so read the result as "what this rule would have cut from this study". A trial that the
@@ -60,6 +61,8 @@ def replay(trials: list[FrozenTrial], rule: Rule, max_epochs: int) -> Replay:
             if curve[epoch - 1] > sorted(competing)[index]:
                 stop, stopped = epoch, True
                 break
+        if trial.state == TrialState.FAIL:
+            continue  # cut off or diverged: its rung values compete, as in Optuna, but it is not counted
         if not stopped and stop < max_epochs:
             out.unknown += 1
         out.epochs += stop
@@ -78,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=args.study, storage=args.storage)
     max_epochs = study.user_attrs["max_epochs"]
-    sampled = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-               if t.user_attrs.get("history") and BASELINE_ATTR not in t.user_attrs]
+    replayed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                                      TrialState.FAIL))
+                if t.user_attrs.get("history") and BASELINE_ATTR not in t.user_attrs]
+    sampled = [t for t in replayed if t.state != TrialState.FAIL]
     complete = sorted((t for t in sampled if t.state == TrialState.COMPLETE), key=lambda t: t.user_attrs["val_mean_px"])
     top = [t.number for t in complete[:args.top]]
     actual = sum(len(t.user_attrs["history"]) for t in sampled)
@@ -87,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
           f"epochs trained, {len(complete)} to the end; its best {args.top}: {', '.join(f'#{n}' for n in top)}")
     print(f"{'rule':<18} {'epochs':>7} {'saved':>6} {'to the end':>10} {'unknown':>8}  best {args.top} kept")
     for rule in (Rule(3), Rule(4), Rule(5), Rule(3, window=30), Rule(3, window=10)):
-        r = replay(sampled, rule, max_epochs)
+        r = replay(replayed, rule, max_epochs)
         budget = len(sampled) * max_epochs
         kept = [f"#{n}" for n in top if n in r.kept]
         print(f"{str(rule):<18} {r.epochs:>7,} {1 - r.epochs / budget:>6.0%} {r.to_the_end:>10} {r.unknown:>8}  "
