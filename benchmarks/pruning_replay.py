@@ -91,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"study {args.study!r}: {len(sampled)} sampled trials, {max_epochs} epochs at most; actual: {actual:,} "
           f"epochs trained, {len(complete)} to the end; its best {args.top}: {', '.join(f'#{n}' for n in top)}")
     print(f"{'rule':<18} {'epochs':>7} {'saved':>6} {'to the end':>10} {'unknown':>8}  best {args.top} kept")
+    budget = len(sampled) * max_epochs
     for rule in (Rule(3), Rule(4), Rule(5), Rule(3, window=30), Rule(3, window=10)):
         r = replay(replayed, rule, max_epochs)
-        budget = len(sampled) * max_epochs
         kept = [f"#{n}" for n in top if n in r.kept]
         print(f"{str(rule):<18} {r.epochs:>7,} {1 - r.epochs / budget:>6.0%} {r.to_the_end:>10} {r.unknown:>8}  "
               f"{len(kept)} ({', '.join(kept) or 'none'})")

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     # caller's handler comes back when the search ends (main() is also called in-process, by tests).
     previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
     quiet = _QuietExpectedFailures()
-    handlers = logging.getLogger("optuna").handlers
+    handlers = list(logging.getLogger("optuna").handlers)
     for handler in handlers:
         handler.addFilter(quiet)
     progress = Progress(study, args.trials, settings.max_bytes)
