@@ -6,8 +6,7 @@ writes ``out/report/report.html`` (opens offline: plotly.js is inlined once) and
 ``pareto_macs.png``, ``importances.png``, ``history.png``. ``--study`` may be left out when the storage holds
 exactly one study. Only reads the study; never trains.
 
-The PNGs go through kaleido, which needs a Chrome or Chromium on the PATH (on Debian:
-``apt-get install -y --no-install-recommends chromium``; or set ``BROWSER_PATH``). ``--no-png`` skips them.
+The PNGs are drawn with matplotlib (``analysis.png``), so no browser is needed; ``--no-png`` skips them.
 """
 from __future__ import annotations
 
@@ -20,17 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import plotly.graph_objects as go
-import plotly.io as pio
 
 from analysis.figures import history_figure, importance_figure, pareto_figure
 from analysis.importances import MIN_TRIALS, param_importances
+from analysis.png import write_png
 from analysis.questions import answer_all, progress_sentence
 from analysis.study_data import StudyInfo, StudyNotFound, TrialRow, best_feasible, open_study, read_trials, study_info
 
 DEFAULT_STORAGE = "sqlite:///optuna.db"
 PNG_SIZE = dict(width=1100, height=650)
-CHROME_HINT = ("PNG export needs Chrome or Chromium for kaleido: install it (Debian: apt-get install -y "
-               "--no-install-recommends chromium) or set BROWSER_PATH, or pass --no-png")
 
 
 @dataclass
@@ -138,13 +135,7 @@ def write_report(report: Report, out: Path, png: bool = True) -> list[Path]:
     page.write_text(render_html(report), encoding="utf-8")
     written = [page]
     if png:
-        paths = [out / name for name in report.pngs]
-        try:
-            # One call starts the browser once for all images.
-            pio.write_images(list(report.pngs.values()), paths, **PNG_SIZE)
-        except RuntimeError as err:  # plotly's "Kaleido requires Google Chrome" and kaleido's own failures
-            raise RuntimeError(f"{CHROME_HINT} ({err.__class__.__name__}: {str(err).strip().splitlines()[0]})") from err
-        written += paths
+        written += [write_png(fig, out / name, **PNG_SIZE) for name, fig in report.pngs.items()]
     return written
 
 
@@ -153,7 +144,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--study", help="study name (default: the storage's only study)")
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     parser.add_argument("--out", required=True, type=Path, help="directory for report.html and the PNGs")
-    parser.add_argument("--no-png", action="store_true", help="skip the PNGs (they need Chrome/Chromium)")
+    parser.add_argument("--no-png", action="store_true", help="write only report.html, no PNGs")
     parser.add_argument("--min-trials", type=int, default=MIN_TRIALS,
                         help=f"completed trials needed to rate parameter importance (default {MIN_TRIALS})")
     args = parser.parse_args(argv)
@@ -171,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         written = write_report(report, args.out, png=not args.no_png)
-    except RuntimeError as err:
-        print(f"wrote {args.out / 'report.html'}, but not the PNGs: {err}", file=sys.stderr)
+    except OSError as err:
+        print(f"cannot write to {args.out}: {err.strerror}; pick a writable --out", file=sys.stderr)
         return 1
     for path in written:
         print(path)
