@@ -1,14 +1,20 @@
 """Scaling out for real: a 2-worker Ray search writes a PostgreSQL study that a fresh process reads back.
 
-Needs a server: ``KEYPOINT_NAS_PG_URL`` (default ``postgresql+psycopg://nas:nas@127.0.0.1:5432/postgres``, a role
-that may CREATE DATABASE; ``.ci/system-packages.sh`` sets one up). Each run works in a fresh database
-``nas_test_<random>`` and drops it. Without a server the test fails under CI and skips, loudly, elsewhere.
+The server: ``KEYPOINT_NAS_PG_URL`` if set (a role that may CREATE DATABASE, e.g.
+``postgresql+psycopg://nas:nas@db-host:5432/postgres``); otherwise the test starts its own from the ``pgserver``
+pip package (in the dev extra: PostgreSQL's binaries in a wheel, no system package, no root), in a temporary
+folder, on a Unix socket, and deletes it afterwards. As root, pgserver runs the server as a system user
+``pgserver`` it creates (PostgreSQL refuses to run as root). Each run works in a fresh database
+``nas_test_<random>`` and drops it. Nothing here skips: a server that cannot be reached or started fails the test.
 """
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
+import warnings
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -17,8 +23,6 @@ from tests.conftest import REPO
 from tests.runners.test_search import TRIAL_ATTRS
 
 pytestmark = pytest.mark.slow
-
-DEFAULT_URL = "postgresql+psycopg://nas:nas@127.0.0.1:5432/postgres"
 
 READ_BACK = """
 import json, sys
@@ -34,30 +38,47 @@ print(json.dumps({
 
 
 def connect(url: str):
+    """A psycopg connection from a SQLAlchemy URL (TCP host:port or a Unix socket folder in ``?host=``)."""
     import psycopg
 
-    parts = make_url(url)
-    return psycopg.connect(host=parts.host, port=parts.port or 5432, user=parts.username, password=parts.password,
-                           dbname=parts.database, connect_timeout=5, autocommit=True)
+    libpq_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(libpq_url, connect_timeout=5, autocommit=True)
+
+
+@pytest.fixture(scope="module")
+def pg_server_url():
+    """SQLAlchemy URL of a server whose role may create databases: KEYPOINT_NAS_PG_URL, or one started here."""
+    if os.environ.get("KEYPOINT_NAS_PG_URL"):
+        yield os.environ["KEYPOINT_NAS_PG_URL"]
+        return
+    with warnings.catch_warnings():  # platformdirs warns that XDG_RUNTIME_DIR is unset (pgserver's lock goes to /tmp)
+        warnings.simplefilter("ignore")
+        import pgserver  # the dev extra's PostgreSQL; `pip install -e ".[dev]"` brings it
+
+    # A short path under the temp folder: the socket's path must stay under ~100 characters, and as root
+    # pgserver opens the folders above it to its own user.
+    pgdata = tempfile.mkdtemp(prefix="keypoint-nas-pg-")
+    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    try:
+        yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+    finally:
+        server.cleanup()
+        shutil.rmtree(pgdata, ignore_errors=True)
 
 
 @pytest.fixture()
-def pg_database():
+def pg_database(pg_server_url):
     """URL of a fresh, empty database on the server, dropped after the test."""
-    url = os.environ.get("KEYPOINT_NAS_PG_URL", DEFAULT_URL)
     try:
-        admin = connect(url)
-    except Exception as error:  # no psycopg, no server, wrong password: all mean "PostgreSQL not tested"
-        message = (f"POSTGRESQL PATH NOT TESTED: cannot connect to {make_url(url)!r} ({error}). "
-                   "Run `bash .ci/system-packages.sh` (as root) or set KEYPOINT_NAS_PG_URL to a role with CREATEDB.")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        admin = connect(pg_server_url)
+    except Exception as error:
+        pytest.fail(f"cannot connect to PostgreSQL at {make_url(pg_server_url)!r} ({error}); unset "
+                    "KEYPOINT_NAS_PG_URL to let the test start its own server, or point it at a role with CREATEDB")
     name = f"nas_test_{secrets.token_hex(4)}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            yield make_url(url).set(database=name).render_as_string(hide_password=False)
+            yield make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
