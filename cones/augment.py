@@ -41,13 +41,16 @@ class AugmentConfig:
     shift: float = 0.08  # translation up to this fraction of the width and of the height
     rotation_deg: float = 10.0  # rotation in [-rotation_deg, rotation_deg] degrees
     flip_prob: float = 0.5  # chance of a horizontal flip (left and right keypoints swap)
+    aspect: float = 0.0  # width/height stretch in [1 / (1 + aspect), 1 + aspect], log-uniform (other crop generators)
+    gamma: float = 0.0  # gamma in [1 / (1 + gamma), 1 + gamma], log-uniform (other cameras' tone curves)
+    white_balance: float = 0.0  # per-channel gain in [1 - white_balance, 1 + white_balance]
 
     def __post_init__(self) -> None:
-        for name in ("brightness", "contrast", "saturation"):
+        for name in ("brightness", "contrast", "saturation", "white_balance"):
             value = getattr(self, name)
             if not 0 <= value < 1:
                 raise ValueError(f"AugmentConfig.{name} must be in [0, 1), got {value}")
-        for name in ("hue_deg", "noise_std", "shift", "rotation_deg"):
+        for name in ("hue_deg", "noise_std", "shift", "rotation_deg", "aspect", "gamma"):
             if getattr(self, name) < 0:
                 raise ValueError(f"AugmentConfig.{name} must be >= 0 (0 turns it off), got {getattr(self, name)}")
         for name in ("blur_prob", "flip_prob"):
@@ -62,15 +65,26 @@ class AugmentConfig:
     def off(cls) -> "AugmentConfig":
         """No augmentation: ``augment`` returns its inputs unchanged."""
         return cls(brightness=0.0, contrast=0.0, saturation=0.0, hue_deg=0.0, blur_prob=0.0, noise_std=0.0,
-                   scale=(1.0, 1.0), shift=0.0, rotation_deg=0.0, flip_prob=0.0)
+                   scale=(1.0, 1.0), shift=0.0, rotation_deg=0.0, flip_prob=0.0, aspect=0.0, gamma=0.0,
+                   white_balance=0.0)
+
+    @classmethod
+    def framing(cls) -> "AugmentConfig":
+        """Today's augmentation widened to imitate other crop generators and cameras: cones framed tighter
+        (new teams' keypoints span up to 28 x 55 px against 20-24 x 44-48 px in the shared set) and looser,
+        stretched, further off centre, and other tone curves and white balances."""
+        return cls(scale=(0.75, 1.45), shift=0.1, aspect=0.15, gamma=0.3, white_balance=0.1, blur_prob=0.35,
+                   blur_sigma=(0.3, 1.3))
 
     @property
     def geometric(self) -> bool:
-        return self.scale != (1.0, 1.0) or self.shift > 0 or self.rotation_deg > 0 or self.flip_prob > 0
+        return (self.scale != (1.0, 1.0) or self.shift > 0 or self.rotation_deg > 0 or self.flip_prob > 0
+                or self.aspect > 0)
 
     @property
     def colour(self) -> bool:
-        return self.brightness > 0 or self.contrast > 0 or self.saturation > 0 or self.hue_deg > 0
+        return (self.brightness > 0 or self.contrast > 0 or self.saturation > 0 or self.hue_deg > 0
+                or self.white_balance > 0)
 
 
 def augment(images: torch.Tensor, keypoints: torch.Tensor, cfg: AugmentConfig,
@@ -92,6 +106,10 @@ def augment(images: torch.Tensor, keypoints: torch.Tensor, cfg: AugmentConfig,
         out, points = _warp(out, points, cfg, generator)
     if cfg.colour:
         out = _colour(out, cfg, generator)
+    if cfg.gamma > 0:
+        log_gamma = math.log(1 + cfg.gamma)
+        gamma = _uniform(generator, out.shape[0], -log_gamma, log_gamma, out.device).exp()
+        out = out.clamp(0.0, 1.0).pow(gamma[:, None, None, None])
     if cfg.blur_prob > 0:
         out = _blur(out, cfg, generator)
     if cfg.noise_std > 0:
@@ -116,16 +134,20 @@ def _warp(images: torch.Tensor, keypoints: torch.Tensor, cfg: AugmentConfig,
     device = images.device
     log_low, log_high = math.log(cfg.scale[0]), math.log(cfg.scale[1])
     scale = _uniform(generator, n, log_low, log_high, device).exp()
+    # Aspect stretch: x scaled by sqrt(r), y by 1 / sqrt(r) (the area stays that of ``scale``).
+    log_aspect = math.log(1 + cfg.aspect)
+    stretch = (0.5 * _uniform(generator, n, -log_aspect, log_aspect, device)).exp() if cfg.aspect > 0 else None
     angle = _uniform(generator, n, -cfg.rotation_deg, cfg.rotation_deg, device).deg2rad()
     flipped = _uniform(generator, n, 0.0, 1.0, device) < cfg.flip_prob
     shift = torch.stack([_uniform(generator, n, -cfg.shift, cfg.shift, device) * width,
                          _uniform(generator, n, -cfg.shift, cfg.shift, device) * height], dim=1)  # (N, 2) px
 
-    # Forward map in pixels: p_out = A (p_in - c) + c + shift, with A = R(angle) diag(+-scale, scale).
+    # Forward map in pixels: p_out = A (p_in - c) + c + shift, with A = R(angle) diag(+-sx, sy).
     cos, sin = angle.cos(), angle.sin()
     mirror = torch.where(flipped, -1.0, 1.0)
-    a = torch.stack([torch.stack([cos * scale * mirror, -sin * scale], -1),
-                     torch.stack([sin * scale * mirror, cos * scale], -1)], -2)  # (N, 2, 2)
+    sx, sy = (scale, scale) if stretch is None else (scale * stretch, scale / stretch)
+    a = torch.stack([torch.stack([cos * sx * mirror, -sin * sy], -1),
+                     torch.stack([sin * sx * mirror, cos * sy], -1)], -2)  # (N, 2, 2)
     centre = torch.tensor([(width - 1) / 2.0, (height - 1) / 2.0], device=device)
     points = keypoints.float()
     points = (points - centre) @ a.transpose(1, 2) + centre + shift[:, None, :]
@@ -163,6 +185,9 @@ def _colour(images: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator
                           torch.stack([zeros, cos, -sin], -1),
                           torch.stack([zeros, sin, cos], -1)], -2)  # (N, 3, 3) in YIQ
     matrix = _YIQ_TO_RGB.to(device) @ chroma @ _RGB_TO_YIQ.to(device) * gain[:, None, None]  # (N, 3, 3) RGB
+    if cfg.white_balance > 0:  # per-channel gains after the colour matrix (drawn only when on: same stream)
+        balance = 1 + cfg.white_balance * (2 * torch.rand(n, 3, generator=generator, device=generator.device) - 1)
+        matrix = balance.to(device)[:, :, None] * matrix
     flat = images.reshape(n, c, height * width)  # (N, 3, HW)
     # Contrast about the mean grey of the colour-adjusted image: x' = k M x + (1 - k) mean_grey(M x).
     mean_grey = (_GREY.to(device) @ matrix @ flat.mean(dim=2)[:, :, None])[:, 0, 0]  # (N,)

@@ -27,9 +27,9 @@ import onnx
 import torch
 from torch import nn
 
-from cones.types import DEFAULT_SIZE, KEYPOINT_NAMES
+from cones.types import DEFAULT_SIZE, FLIP_PERMUTATION, KEYPOINT_NAMES
 from deploy.exported import INPUT_NAME, OUTPUT_NAMES, WEIGHT_PREFIX, initializer_bytes
-from objectives.heatmaps import decode
+from objectives.heatmaps import DECODERS, flip_back
 from search_space.config import Config
 from search_space.registry import create_model
 from search_space.size import fold_batch_norm, measure
@@ -40,15 +40,24 @@ class OversizeError(ValueError):
 
 
 class Deployable(nn.Module):
-    """image (N, 3, H, W) in [0, 1] -> keypoints (N, 7, 2) in input pixels, heatmaps (N, 7, H, W)."""
+    """image (N, 3, H, W) in [0, 1] -> keypoints (N, 7, 2) in input pixels, heatmaps (N, 7, H, W).
 
-    def __init__(self, net: nn.Module):
+    flip_test: the heatmaps are the average of the crop's and its mirror image's (mirrored back), in the
+    graph: the same weights run twice, so the weight bytes stay the same and the latency doubles.
+    decoder: a name in ``objectives.heatmaps.DECODERS``.
+    """
+
+    def __init__(self, net: nn.Module, flip_test: bool = False, decoder: str = "parabola"):
         super().__init__()
         self.net = net  # the attribute name is WEIGHT_PREFIX: initializers are called net.<state-dict key>
+        self.flip_test, self.decoder = flip_test, decoder
+        self.decode = DECODERS[decoder]
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         heatmaps = self.net(image)  # (N, 7, H, W)
-        return decode(heatmaps), heatmaps  # (N, 7, 2), (N, 7, H, W)
+        if self.flip_test:
+            heatmaps = 0.5 * (heatmaps + flip_back(self.net(image.flip(-1)), FLIP_PERMUTATION))
+        return self.decode(heatmaps), heatmaps  # (N, 7, 2), (N, 7, H, W)
 
 
 @dataclass(frozen=True)
@@ -59,23 +68,25 @@ class OnnxExport:
     params: int
 
 
-def deployable(model: nn.Module) -> Deployable:
+def deployable(model: nn.Module, flip_test: bool = False, decoder: str = "parabola") -> Deployable:
     """The folded, eval-mode, contiguous copy of ``model`` wrapped with decoding: what the ONNX file holds."""
     net = fold_batch_norm(copy.deepcopy(model).cpu()).to(memory_format=torch.contiguous_format)
-    return Deployable(net).eval()
+    return Deployable(net, flip_test, decoder).eval()
 
 
 def export_onnx(model: nn.Module, cfg: Config, path: str | Path, *, max_bytes: int | None = None,
-                size: tuple[int, int] = DEFAULT_SIZE) -> OnnxExport:
+                size: tuple[int, int] = DEFAULT_SIZE, flip_test: bool = False,
+                decoder: str = "parabola") -> OnnxExport:
     """Write ``model`` (a trained ``create_model(cfg)``) to ``path`` as ONNX.
 
     max_bytes: the size cap; a model over it raises ``OversizeError`` and nothing is written.
     size: (width, height) of the input crops.
+    flip_test, decoder: how the graph reads keypoints out of the heatmaps (see ``Deployable``).
     """
     expected = measure(cfg, size).weight_bytes
     if max_bytes is not None and expected > max_bytes:
         raise OversizeError(_oversize_message(cfg, expected, max_bytes))
-    wrapped = deployable(model)
+    wrapped = deployable(model, flip_test, decoder)
     folded_state = wrapped.net.state_dict()
     if buffers := [k for k, _ in wrapped.net.named_buffers()]:
         raise ValueError(f"the folded model still has buffers {buffers}; only ConvBN batch norms can be folded")
@@ -106,6 +117,7 @@ def export_onnx(model: nn.Module, cfg: Config, path: str | Path, *, max_bytes: i
         "weight_bytes": str(counted.weight_bytes),
         "input": f"{INPUT_NAME}: float32 [N, 3, {height}, {width}] RGB in [0, 1]",
         "keypoints": "(x, y) input pixels, pixel centres",
+        "inference": ("flip+" if flip_test else "") + decoder,
     }
     for key, value in metadata.items():
         entry = proto.metadata_props.add()

@@ -49,3 +49,45 @@ def _parabola_shift(left: torch.Tensor, centre: torch.Tensor, right: torch.Tenso
     curvature = left - 2 * centre + right
     shift = 0.5 * (left - right) / torch.where(curvature.abs() > 1e-12, curvature, torch.full_like(curvature, -1e-12))
     return shift.clamp(-0.5, 0.5)
+
+
+def decode_local(heatmaps: torch.Tensor, radius: int = 2) -> torch.Tensor:
+    """(N, K, H, W) -> (N, K, 2): the argmax, refined by the centre of mass of the (2r+1)^2 window around it.
+
+    The argmax picks the peak (a second, weaker peak elsewhere cannot pull the point, as it would a global
+    soft-argmax); the window's centre of mass is a finer sub-pixel estimate than a parabola along each axis.
+    Pixels outside the image (and their mirror images) get no weight; negative values (linear heads) count as zero. Tensor ops only
+    (exports to ONNX).
+    """
+    n, k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(n, k, h * w)
+    index = flat.argmax(dim=-1)  # (N, K)
+    y = torch.div(index, w, rounding_mode="floor")
+    x = index - y * w
+    offsets = torch.arange(-radius, radius + 1, device=heatmaps.device)
+    dy, dx = torch.meshgrid(offsets, offsets, indexing="ij")
+    dx, dy = dx.reshape(-1), dy.reshape(-1)  # (M,), M = (2r+1)^2
+    xx = x[..., None] + dx  # (N, K, M)
+    yy = y[..., None] + dy
+    # A pixel counts only if its mirror image about the peak is inside too: a window cut by the border stays
+    # symmetric, so it does not pull the point inward.
+    mirror_x, mirror_y = x[..., None] - dx, y[..., None] - dy
+    inside = ((xx >= 0) & (xx < w) & (yy >= 0) & (yy < h) & (mirror_x >= 0) & (mirror_x < w)
+              & (mirror_y >= 0) & (mirror_y < h)).to(heatmaps.dtype)
+    values = flat.gather(-1, yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1))  # (N, K, M)
+    weights = values.clamp(min=0) * inside
+    total = weights.sum(-1)
+    # A window with no positive mass (a dead linear head) falls back to the argmax itself.
+    safe = torch.where(total > 0, total, torch.ones_like(total))
+    mean_dx = (weights * dx.to(heatmaps.dtype)).sum(-1) / safe
+    mean_dy = (weights * dy.to(heatmaps.dtype)).sum(-1) / safe
+    return torch.stack([x.to(heatmaps.dtype) + mean_dx, y.to(heatmaps.dtype) + mean_dy], dim=-1)
+
+
+DECODERS = {"parabola": decode, "local": decode_local}
+
+
+def flip_back(heatmaps: torch.Tensor, permutation: tuple[int, ...]) -> torch.Tensor:
+    """Heatmaps predicted on mirrored crops, mirrored back: columns reversed (x -> W - 1 - x) and left and
+    right keypoints swapped, so they line up with the heatmaps of the unmirrored crops."""
+    return heatmaps.flip(-1)[:, list(permutation)]

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cones.augment import AugmentConfig, augment
-from cones.types import ConeSet
-from objectives.heatmaps import decode, gaussian_targets, normalised
+from cones.types import FLIP_PERMUTATION, ConeSet
+from objectives.heatmaps import DECODERS, flip_back, gaussian_targets, normalised
 from objectives.metrics import Metrics, keypoint_metrics
 from search_space.config import Config
 from search_space.registry import create_model, memory_format
@@ -56,17 +56,29 @@ def train(
     schedule: str = "cosine",
     keep_best: bool = False,
     patience: int | None = None,
+    ema: float | None = None,
 ) -> TrainResult:
     """Train ``cfg`` from scratch for up to ``epochs`` epochs and evaluate on ``val_set`` after each.
 
     schedule: "cosine" (learning rate annealed to 1% over ``epochs``) or "constant".
     keep_best: return the weights and metrics of the best validation epoch rather than the last.
     patience: stop when the validation error has not improved for this many epochs.
+    ema: decay per step of an exponential moving average of the weights (e.g. 0.998); the average, not
+        the raw weights, is evaluated and returned.
+    val_set None (ship mode, every labelled crop trains): no per-epoch validation, no early stopping; the
+        returned metrics are the final model's on the training crops (a fit check, not a generalisation
+        estimate) and ``history`` stays empty.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if len(train_set) == 0 or len(val_set) == 0:
-        raise ValueError(f"need training and validation samples, got {len(train_set)} and {len(val_set)}")
+    if ema is not None and not 0 < ema < 1:
+        raise ValueError(f"ema must be a decay in (0, 1), got {ema}")
+    validate = val_set is not None
+    if len(train_set) == 0 or (validate and len(val_set) == 0):
+        raise ValueError(f"need training and validation samples, got {len(train_set)} and "
+                         f"{len(val_set) if validate else 'no validation set'}")
+    if not validate and (keep_best or patience or on_epoch is not None):
+        raise ValueError("keep_best, patience and on_epoch need a validation set")
     if threads:
         torch.set_num_threads(threads)
     augmentation = AugmentConfig() if augmentation is None else augmentation
@@ -75,6 +87,8 @@ def train(
 
     fmt = memory_format(cfg)
     model = create_model(cfg).to(memory_format=fmt)
+    average = WeightAverage(model, ema) if ema is not None else None
+    evaluated = average.model if average is not None else model
     optimizer = make_optimizer(cfg, model)
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     scheduler = _scheduler(optimizer, schedule, epochs * steps_per_epoch)
@@ -84,17 +98,25 @@ def train(
     started = time.perf_counter()
     status, reason, epoch = "ok", "", 0
     for epoch in range(1, epochs + 1):
-        bad_loss = train_epoch(model, cfg, optimizer, scheduler, train_set, augmentation, generator, fmt)
+        bad_loss = train_epoch(model, cfg, optimizer, scheduler, train_set, augmentation, generator, fmt,
+                               after_step=average.update if average is not None else None)
         if bad_loss is not None:
             status, reason = "diverged", f"loss became {bad_loss} in epoch {epoch}"
             break
-        metrics = evaluate(model, cfg, val_set)
+        if not validate:
+            if epoch < epochs:
+                continue
+            metrics = evaluate(evaluated, cfg, train_set)
+            if not math.isfinite(metrics.mean_px):
+                status, reason = "diverged", f"output not finite after epoch {epoch}"
+            break
+        metrics = evaluate(evaluated, cfg, val_set)
         if not math.isfinite(metrics.mean_px):
             status, reason = "diverged", f"validation output not finite after epoch {epoch}"
             break
         history.append(metrics.mean_px)
         if metrics.mean_px < best[0]:
-            state = copy.deepcopy(model.state_dict()) if keep_best else None
+            state = copy.deepcopy(evaluated.state_dict()) if keep_best else None
             best = (metrics.mean_px, epoch, metrics, state)
         if on_epoch is not None and on_epoch(epoch, metrics):
             status = "stopped"
@@ -104,16 +126,37 @@ def train(
     seconds = time.perf_counter() - started
 
     if status == "diverged":
-        return TrainResult("diverged", Metrics.failed(), epoch, seconds, history, reason, model, best[1])
+        return TrainResult("diverged", Metrics.failed(), epoch, seconds, history, reason, evaluated, best[1])
     if keep_best and best[3] is not None:
-        model.load_state_dict(best[3])
-        return TrainResult(status, best[2], epoch, seconds, history, "", model, best[1])
-    return TrainResult(status, metrics, epoch, seconds, history, "", model, epoch)
+        evaluated.load_state_dict(best[3])
+        return TrainResult(status, best[2], epoch, seconds, history, "", evaluated, best[1])
+    return TrainResult(status, metrics, epoch, seconds, history, "", evaluated, epoch)
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights, updated after every optimiser step.
+
+    Batch-norm statistics are copied, not averaged: they already are running averages.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.source, self.decay = model, decay
+        self.model = copy.deepcopy(model)
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self) -> None:
+        for average, current in zip(self.model.parameters(), self.source.parameters()):
+            average.lerp_(current, 1 - self.decay)
+        for average, current in zip(self.model.buffers(), self.source.buffers()):
+            average.copy_(current)
 
 
 def train_epoch(model: nn.Module, cfg: Config, optimizer: torch.optim.Optimizer, scheduler, data: ConeSet,
                 augmentation: AugmentConfig, generator: torch.Generator,
-                fmt: torch.memory_format = torch.channels_last) -> float | None:
+                fmt: torch.memory_format = torch.channels_last,
+                after_step: Callable[[], None] | None = None) -> float | None:
     """One pass over ``data`` in shuffled batches; returns the loss value if it stopped being finite."""
     model.train()
     height, width = data.images.shape[-2:]
@@ -132,6 +175,8 @@ def train_epoch(model: nn.Module, cfg: Config, optimizer: torch.optim.Optimizer,
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if after_step is not None:
+            after_step()
     return None
 
 
@@ -151,19 +196,29 @@ def heatmap_loss(model: nn.Module, cfg: Config, images: torch.Tensor, keypoints:
 
 @torch.no_grad()
 def predict_heatmaps(model: nn.Module, images: torch.Tensor,
-                     fmt: torch.memory_format = torch.channels_last) -> torch.Tensor:
-    """uint8 (N, 3, H, W) -> heatmaps (N, 7, H, W), in batches, eval mode."""
+                     fmt: torch.memory_format = torch.channels_last, flip: bool = False) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> heatmaps (N, 7, H, W), in batches, eval mode.
+
+    flip: average with the heatmaps of the mirrored crops, mirrored back (test-time flip averaging).
+    """
     model.eval()
     out = []
     for start in range(0, len(images), EVAL_BATCH):
         batch = images[start:start + EVAL_BATCH].float().div_(255).contiguous(memory_format=fmt)
-        out.append(model(batch))
+        heatmaps = model(batch)
+        if flip:
+            mirrored = model(batch.flip(-1).contiguous(memory_format=fmt))
+            heatmaps = 0.5 * (heatmaps + flip_back(mirrored, FLIP_PERMUTATION))
+        out.append(heatmaps)
     return torch.cat(out)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, cfg: Config, data: ConeSet) -> Metrics:
-    heatmaps = predict_heatmaps(model, data.images, memory_format(cfg))
+def evaluate(model: nn.Module, cfg: Config, data: ConeSet, *, flip: bool = False,
+             decoder: str = "parabola") -> Metrics:
+    """Keypoint metrics of ``model`` on ``data``; ``flip`` and ``decoder`` as deployed (see ``predict_heatmaps``
+    and ``objectives.heatmaps.DECODERS``)."""
+    heatmaps = predict_heatmaps(model, data.images, memory_format(cfg), flip=flip)
     height, width = heatmaps.shape[-2:]
     targets = gaussian_targets(data.keypoints, height, width, cfg.sigma)
     if cfg.head == "softmax":
@@ -171,7 +226,7 @@ def evaluate(model: nn.Module, cfg: Config, data: ConeSet) -> Metrics:
     mse = F.mse_loss(heatmaps, targets).item()
     if not math.isfinite(mse):
         return Metrics.failed(data.keypoints.shape[1])
-    return keypoint_metrics(decode(heatmaps), data.keypoints, mse)
+    return keypoint_metrics(DECODERS[decoder](heatmaps), data.keypoints, mse)
 
 
 def make_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:

@@ -1,11 +1,20 @@
-"""Retrain an exported config from scratch for the full budget and write the model a team deploys.
+"""Retrain an exported config from scratch and write the model a team ships.
 
     python runners/retrain.py --config best.json --data ../shared/cones_dataset --out model/
+    python runners/retrain.py --config best.json --data ../shared/cones_dataset --out heldout/ --val-teams tuwr
     python runners/retrain.py --config best.json --data ../shared/cones_dataset --out repro/ --reproduce
 
-Trains on the search's split (from the JSON; ``--val-teams`` overrides it) with every augmentation
-(``AugmentConfig()``), the cosine learning-rate schedule over ``--epochs`` and early stopping on the validation
-error (the best epoch's weights are kept). Prints each epoch and the final metrics, and writes to ``--out``:
+Ship mode (the default) trains on every labelled crop, all teams, with the shipped recipe
+(``objectives.recipe``: its augmentation, weight averaging, epoch budget and inference), because every team
+left out is a camera the model never learns from. The epoch budget is the one chosen on held-out runs: the
+best of the leave-one-team-out runs ``benchmarks/generalisation.py`` cached for this config and data, else
+the recipe's (measured the same way on the shared data); ``metrics.json`` records which. With nothing held
+out, the figures printed at the end are the fit on the training crops, not an estimate for a new camera.
+
+To measure instead, hold data out: ``--val-teams TEAM`` (a camera the model never saw), ``--val-teams`` alone
+(a frame split of the JSON's ``val_fraction``) or ``--search-split`` (the search's own split): the recipe then
+trains with early stopping on that validation error, and keeps the best epoch's weights.
+Prints each epoch and the final metrics, and writes to ``--out``:
 
     model.pt       state dict (batch norm unfolded, to fine-tune) and the config dict
     model.onnx     input image float32 [N, 3, 64, 48] RGB in [0, 1]; outputs keypoints float32 [N, 7, 2]
@@ -13,9 +22,9 @@ error (the best epoch's weights are kept). Prints each epoch and the final metri
     metrics.json   validation figures, the ONNX file's exact weight bytes, ONNX Runtime vs torch agreement
 
 A config over the size cap (the study's, or ``--max-kb``) is refused before training. ``--reproduce`` repeats
-the search's run of the trial instead (its epochs, seed and schedule, no early stopping, last epoch's weights)
-and prints the search's validation error next to the new one. Without ``--data`` synthetic cones are used
-(``--reproduce`` uses the search's data).
+the search's run of the trial instead (its split, epochs, seed and schedule, no early stopping, last epoch's
+weights) and prints the search's validation error next to the new one. Without ``--data`` synthetic cones are
+used (``--reproduce`` uses the search's data).
 """
 from __future__ import annotations
 
@@ -36,15 +45,17 @@ from cones.splits import split
 from cones.types import KEYPOINT_NAMES
 from deploy.exported import ExportedModel
 from deploy.onnx_export import OversizeError, export_onnx
-from objectives.heatmaps import decode
+from objectives.heatmaps import DECODERS
+from objectives.heldout_runs import runs_by_epochs
 from objectives.metrics import Metrics
+from objectives.recipe import RECIPES, Recipe
 from objectives.train import predict_heatmaps, train
 from search_space.config import Config
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure
 from runners.cli import doc_parser
 
-DEFAULT_EPOCHS = 60
 DEFAULT_PATIENCE = 15
+AGREEMENT_CROPS = 512  # ship mode checks ONNX Runtime against torch on this many training crops
 AGREEMENT_PX = 1e-3  # ONNX Runtime and torch keypoints must agree this closely
 REPRODUCE_TOLERANCE = 0.05
 
@@ -70,28 +81,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--reproduce: using the search's data {data_dir}")
     elif data_dir is None and searched_on not in (None, "synthetic"):
         print(f"note: the search ran on {searched_on}; pass --data {searched_on} to retrain on it")
-    if args.val_teams is None:
-        val_teams = data_split.get("val_teams")
-    else:  # "--val-teams tuwr amz" or, as runners/search.py takes them, "--val-teams tuwr,amz"
-        val_teams = [team for item in args.val_teams for team in item.split(",") if team] or None
-    val_fraction = float(data_split.get("val_fraction", 0.1))
-    split_seed = int(data_split.get("seed", 0))
     data = load_data(data_dir)
-    try:
-        train_set, val_set = split(data, val_fraction=val_fraction, val_teams=val_teams, seed=split_seed)
-    except ValueError as error:
-        raise SystemExit(f"retrain: {error}") from None
+    holdout = held_out(args, data_split)
+    if holdout is None:
+        train_set, val_set = data, None
+    else:
+        try:
+            train_set, val_set = split(data, **holdout)
+        except ValueError as error:
+            raise SystemExit(f"retrain: {error}") from None
+    if plan["recipe"] is not None and not args.reproduce and args.epochs is None:
+        plan["epochs"], plan["epochs_chosen_by"] = ship_epochs(cfg, plan["recipe"], data_dir, data)
 
     print(f"{cfg}\n{size.weight_bytes} bytes ({size.kb:.1f} KB), {size.params:,} parameters, "
-          f"{size.macs / 1e6:.1f} M MACs per crop; {len(train_set)} training and {len(val_set)} validation crops "
-          f"({'teams ' + ', '.join(val_teams) if val_teams else f'{val_fraction:.0%} of the frames'})")
-    print(f"training up to {plan['epochs']} epochs, seed {plan['seed']}, {plan['schedule']} schedule, "
+          f"{size.macs / 1e6:.1f} M MACs per crop; " + describe_holdout(holdout, train_set, val_set))
+    print(f"training {plan['epochs']} epochs ({plan['epochs_chosen_by']}), seed {plan['seed']}, "
+          f"{plan['schedule']} schedule, recipe {plan['recipe_name']}, "
           + ("last epoch's weights (reproducing the search)" if args.reproduce
+             else "last epoch's weights (ship mode: nothing held out)" if val_set is None
              else f"early stopping after {plan['patience']} epochs without improvement" if plan["patience"]
              else "best epoch's weights, no early stopping"))
+    recipe = plan["recipe"]
     result = train(cfg, train_set, val_set, plan["epochs"], seed=plan["seed"], augmentation=plan["augmentation"],
-                   on_epoch=ProgressPrinter(plan["epochs"]), threads=args.threads, schedule=plan["schedule"],
-                   keep_best=plan["keep_best"], patience=plan["patience"])
+                   on_epoch=ProgressPrinter(plan["epochs"]) if val_set is not None else None,
+                   threads=args.threads, schedule=plan["schedule"], keep_best=plan["keep_best"] and val_set is not None,
+                   patience=plan["patience"] if val_set is not None else None,
+                   ema=recipe.ema if recipe is not None else None)
     if result.status == "diverged":
         raise SystemExit(f"retrain: training diverged ({result.reason}); lower lr in {args.config} and retry")
 
@@ -101,15 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     torch.save({"config": cfg.to_dict(),
                 "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
                 "metrics": result.metrics.to_dict()}, out / "model.pt")
+    inference = {"flip_test": recipe.flip_test if recipe else False, "decoder": recipe.decoder if recipe else "parabola"}
     try:
-        exported = export_onnx(model, cfg, out / "model.onnx", max_bytes=cap)
+        exported = export_onnx(model, cfg, out / "model.onnx", max_bytes=cap, **inference)
     except OversizeError as error:
         raise SystemExit(f"retrain: {error}") from None
-    agreement = check_agreement(model, out / "model.onnx", val_set)
+    checked = val_set if val_set is not None else train_set.subset(range(min(len(train_set), AGREEMENT_CROPS)))
+    agreement = check_agreement(model, out / "model.onnx", checked, **inference)
 
     metrics = {
         "config": cfg.to_dict(),
-        "val": result.metrics.to_dict(),
+        "mode": "ship" if val_set is None else "measure",
+        # ship mode has no validation set: these are the training crops' figures (a fit check)
+        "val" if val_set is not None else "train_fit": result.metrics.to_dict(),
         "val_per_keypoint_px": dict(zip(KEYPOINT_NAMES, result.metrics.per_keypoint_px)),
         "val_onnx_mean_px": agreement["onnx_mean_px"],
         "onnx_vs_torch_max_px": agreement["max_px"],
@@ -122,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         "macs": size.macs,
         "status": result.status,
         "epochs": result.epochs,
+        "epoch_budget": {"epochs": plan["epochs"], "chosen_by": plan["epochs_chosen_by"]},
+        "recipe": {"name": plan["recipe_name"], **(recipe.to_dict() if recipe else {})},
+        "inference": ("flip+" if inference["flip_test"] else "") + inference["decoder"],
         "best_epoch": result.best_epoch,
         "train_seconds": round(result.train_seconds, 1),
         "history": result.history,
@@ -130,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         "keep_best": plan["keep_best"],
         "patience": plan["patience"],
         "augmentation": asdict(plan["augmentation"]) if plan["augmentation"] is not None else "train default",
-        "data": {"data": str(data_dir) if data_dir is not None else "synthetic", "val_teams": val_teams,
-                 "val_fraction": val_fraction, "seed": split_seed,
-                 "train_crops": len(train_set), "val_crops": len(val_set)},
+        "data": {"data": str(data_dir) if data_dir is not None else "synthetic", **(holdout or {}),
+                 "teams": sorted(set(train_set.teams)),
+                 "train_crops": len(train_set), "val_crops": len(val_set) if val_set is not None else 0},
         "search": search,
         "command": "python " + " ".join([sys.argv[0] if argv is None else "runners/retrain.py",
                                          *(sys.argv[1:] if argv is None else argv)]),
@@ -141,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics["reproduce"] = compare_with_search(search, result.metrics.mean_px)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
-    print(final_report(result.metrics, exported.weight_bytes, cap, agreement, out))
+    print(final_report(result.metrics, exported.weight_bytes, cap, agreement, out, val_set is not None))
     if args.reproduce:
         print(reproduce_line(metrics["reproduce"]))
     if not agreement["agrees"]:
@@ -155,15 +177,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", required=True, help="JSON written by runners/export.py (or edited from one)")
     parser.add_argument("--data", metavar="DIR", help="Supervisely export with ann/ and img/ (default: synthetic cones)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for model.pt, model.onnx, metrics.json")
-    parser.add_argument("--epochs", type=int, help=f"epoch budget (default {DEFAULT_EPOCHS}; the trial's own with "
-                                                   "--reproduce)")
+    parser.add_argument("--epochs", type=int, help="epoch budget (default: chosen on held-out runs, see above; the "
+                                                   "trial's own with --reproduce)")
+    parser.add_argument("--recipe", default="ship", choices=sorted(RECIPES),
+                        help="training and inference recipe (objectives/recipe.py; default ship)")
     parser.add_argument("--seed", type=int, help="training seed (default: the JSON's seed)")
     parser.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,
                         help=f"stop after this many epochs without a better validation error (default "
                              f"{DEFAULT_PATIENCE}; 0 turns early stopping off)")
     parser.add_argument("--val-teams", nargs="*", metavar="TEAM",
-                        help="validate on these teams (space- or comma-separated) instead of the JSON's split; "
-                             "with no team, a frame split of the JSON's val_fraction")
+                        help="measure: hold these teams out (space- or comma-separated) and validate on them; with "
+                             "no team, a frame split of the JSON's val_fraction")
+    parser.add_argument("--search-split", action="store_true",
+                        help="measure: hold out what the search validated on (the JSON's split)")
     parser.add_argument("--max-kb", type=float, help="size cap in KB (default: the study's cap from the JSON)")
     parser.add_argument("--reproduce", action="store_true",
                         help="repeat the search's run: the trial's epochs, seed and schedule, no early stopping")
@@ -173,7 +199,60 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--epochs must be >= 1, got {args.epochs}")
     if args.patience < 0:
         parser.error(f"--patience must be >= 0, got {args.patience}")
+    if args.search_split and args.val_teams is not None:
+        parser.error("--search-split and --val-teams both choose what is held out; give one")
     return args
+
+
+def held_out(args: argparse.Namespace, data_split: dict) -> dict | None:
+    """``split`` keywords for what is held out, or None in ship mode (every crop trains)."""
+    val_fraction = float(data_split.get("val_fraction", 0.1))
+    seed = int(data_split.get("seed", 0))
+    if args.reproduce or args.search_split:
+        return {"val_teams": data_split.get("val_teams"), "val_fraction": val_fraction, "seed": seed}
+    if args.val_teams is None:
+        return None
+    # "--val-teams tuwr amz" or, as runners/search.py takes them, "--val-teams tuwr,amz"
+    teams = [team for item in args.val_teams for team in item.split(",") if team] or None
+    return {"val_teams": teams, "val_fraction": val_fraction, "seed": seed}
+
+
+def describe_holdout(holdout: dict | None, train_set, val_set) -> str:
+    if holdout is None:
+        teams = ", ".join(sorted(set(train_set.teams)))
+        return f"ship mode: all {len(train_set)} crops train ({teams}), nothing held out"
+    held = ("teams " + ", ".join(holdout["val_teams"]) if holdout["val_teams"]
+            else f"{holdout['val_fraction']:.0%} of the frames")
+    return f"{len(train_set)} training and {len(val_set)} validation crops ({held})"
+
+
+def ship_epochs(cfg: Config, recipe: Recipe, data_dir, data) -> tuple[int, str]:
+    """The epoch budget for ship mode and what chose it: among the leave-one-team-out runs cached by
+    ``benchmarks/generalisation.py`` for this config and data whose recipe differs from ``recipe`` at most in
+    its epochs, the budget with the lowest mean held-out error over teams (every team, same seeds); without
+    such runs, the recipe's own budget."""
+    if data_dir is None:
+        return recipe.epochs, "the recipe's budget (no held-out runs on synthetic data)"
+    from cones.cache import cache_path
+    runs = runs_by_epochs(cfg, recipe, cache_path(data_dir, data.size).stem)
+    teams = sorted(set(data.teams))
+    scores = {}
+    for epochs, folds in runs.items():
+        by_seed = {}
+        for fold in folds:
+            by_seed.setdefault(fold["seed"], {})[fold["team"]] = fold["scores"][recipe.inference]["mean_px"]
+        complete = [np.mean([errors[t] for t in teams]) for errors in by_seed.values() if set(errors) >= set(teams)]
+        if complete:
+            scores[epochs] = (float(np.mean(complete)), len(complete))
+    if not scores:
+        return recipe.epochs, ("the recipe's budget, chosen on leave-one-team-out runs of the shared data "
+                               "(docs/decisions.md); no cached held-out runs of this config")
+    epochs = min(scores, key=lambda e: scores[e][0])
+    tried = ", ".join(f"{e}: {scores[e][0]:.3f} px ({scores[e][1]} seeds)" for e in sorted(scores))
+    return epochs, f"lowest leave-one-team-out error of the cached runs of this config ({tried})"
+
+
+
 
 
 def read_record(path: str | Path) -> dict:
@@ -194,7 +273,8 @@ def read_record(path: str | Path) -> dict:
 
 
 def training_plan(args: argparse.Namespace, record: dict) -> dict:
-    """Epochs, seed, schedule, augmentation and early stopping: the search's own with --reproduce."""
+    """Epochs, seed, schedule, augmentation, weight averaging and early stopping: the recipe's, or the
+    search's own with --reproduce."""
     search = record.get("search", {})
     seed = args.seed if args.seed is not None else int(record.get("seed", search.get("seed", 0)))
     if args.reproduce:
@@ -205,9 +285,13 @@ def training_plan(args: argparse.Namespace, record: dict) -> dict:
         return {"epochs": args.epochs or int(search["epochs"]), "seed": seed,
                 "schedule": search.get("schedule", "cosine"),
                 "augmentation": _augment_config(augmentation) if isinstance(augmentation, dict) else None,
-                "keep_best": False, "patience": None}
-    return {"epochs": args.epochs or DEFAULT_EPOCHS, "seed": seed, "schedule": "cosine",
-            "augmentation": AugmentConfig(), "keep_best": True, "patience": args.patience or None}
+                "keep_best": False, "patience": None, "recipe": None, "recipe_name": "the search's",
+                "epochs_chosen_by": "--epochs" if args.epochs else "the search's trial"}
+    recipe = RECIPES[args.recipe]
+    return {"epochs": args.epochs or recipe.epochs, "seed": seed, "schedule": "cosine",
+            "augmentation": recipe.augmentation, "keep_best": True, "patience": args.patience or None,
+            "recipe": recipe, "recipe_name": args.recipe,
+            "epochs_chosen_by": "--epochs" if args.epochs else "the recipe's budget"}
 
 
 class ProgressPrinter:
@@ -228,9 +312,11 @@ class ProgressPrinter:
         return False
 
 
-def check_agreement(model: torch.nn.Module, onnx_path: Path, val_set) -> dict:
-    """Keypoints of ONNX Runtime against torch (the unfolded trained model) on every validation crop."""
-    torch_keypoints = decode(predict_heatmaps(model, val_set.images)).numpy()  # (N, 7, 2)
+def check_agreement(model: torch.nn.Module, onnx_path: Path, val_set, flip_test: bool = False,
+                    decoder: str = "parabola") -> dict:
+    """Keypoints of ONNX Runtime against torch (the unfolded trained model) on every crop of ``val_set``."""
+    heatmaps = predict_heatmaps(model, val_set.images, flip=flip_test)
+    torch_keypoints = DECODERS[decoder](heatmaps).numpy()  # (N, 7, 2)
     onnx_keypoints = ExportedModel(onnx_path).keypoints(val_set.images.numpy())
     distance = np.linalg.norm(onnx_keypoints.astype(np.float64) - torch_keypoints, axis=-1)  # (N, 7)
     truth = val_set.keypoints.numpy()
@@ -257,14 +343,17 @@ def reproduce_line(comparison: dict) -> str:
             f"{comparison['relative_difference']:+.1%}: {verdict}")
 
 
-def final_report(metrics: Metrics, weight_bytes: int, cap: int, agreement: dict, out: Path) -> str:
+def final_report(metrics: Metrics, weight_bytes: int, cap: int, agreement: dict, out: Path,
+                 validated: bool = True) -> str:
     per_keypoint = "  ".join(f"{n} {v:.2f}" for n, v in zip(KEYPOINT_NAMES, metrics.per_keypoint_px))
+    what = "validation" if validated else "training crops (fit only; measure with --val-teams)"
+    crops = "validation" if validated else "training"
     return "\n".join([
-        f"validation: mean {metrics.mean_px:.3f} px, median {metrics.median_px:.3f} px, PCK@1/2/3 px "
+        f"{what}: mean {metrics.mean_px:.3f} px, median {metrics.median_px:.3f} px, PCK@1/2/3 px "
         f"{metrics.pck1:.1%} / {metrics.pck2:.1%} / {metrics.pck3:.1%}",
         f"per keypoint (px): {per_keypoint}",
         f"ONNX weights {weight_bytes} bytes ({weight_bytes / BYTES_PER_KB:.1f} KB) of a {cap} byte cap; ONNX Runtime "
-        f"vs torch on {agreement['crops']} validation crops: max {agreement['max_px']:.2g} px "
+        f"vs torch on {agreement['crops']} {crops} crops: max {agreement['max_px']:.2g} px "
         f"({'agree' if agreement['agrees'] else 'DISAGREE'} within {AGREEMENT_PX} px)",
         f"wrote {out / 'model.pt'}, {out / 'model.onnx'}, {out / 'metrics.json'}",
     ])

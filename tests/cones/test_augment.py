@@ -128,3 +128,43 @@ def test_grey_stays_grey_under_hue_and_saturation():
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         AugmentConfig(**{field: value})
+
+
+def test_framing_augmentation_keeps_keypoints_on_the_cone():
+    """Each keypoint's white dot lands where the warped keypoint says, under the widened framing jitter
+    (zoom 0.75-1.45, aspect stretch, shift, rotation, flip), for many random draws."""
+    cfg = dataclasses.replace(AugmentConfig.framing(), brightness=0.0, contrast=0.0, saturation=0.0, hue_deg=0.0,
+                              blur_prob=0.0, noise_std=0.0, gamma=0.0, white_balance=0.0)
+    for index in range(7):
+        images = _dots(64, CONE[index:index + 1])
+        out, points = augment(images, CONE.expand(64, 7, 2).clone(), cfg, _generator(index))
+        brightest = out[:, 0].flatten(1).argmax(dim=1)
+        found = torch.stack([brightest % WIDTH, brightest // WIDTH], dim=1).float()  # (64, 2)
+        flipped = (points[:, 3, 0] - CONE[3, 0]).abs() > 100  # never: flips keep the top near the middle
+        assert not flipped.any()
+        # The dot of keypoint ``index`` is at the warped position of ``index`` or, after a flip, of its mirror.
+        candidates = torch.stack([points[:, index], points[:, FLIP_PERMUTATION[index]]], dim=1)  # (64, 2, 2)
+        distance = (candidates - found[:, None]).norm(dim=-1).min(dim=1).values
+        inside = ((points[:, index] >= 0) & (points[:, index] <= torch.tensor([WIDTH - 1, HEIGHT - 1]))).all(-1)
+        assert (distance[inside] <= 1.0).all(), distance[inside].max()
+
+
+def test_aspect_stretches_width_against_height():
+    cfg = dataclasses.replace(AugmentConfig.off(), aspect=0.3)
+    _, points = augment(torch.rand(256, 3, HEIGHT, WIDTH), CONE.expand(256, 7, 2).clone(), cfg, _generator())
+    width = points[:, 0, 0] - points[:, 6, 0]  # base-right minus base-left
+    height = points[:, 0, 1] - points[:, 3, 1]  # base minus top
+    ratio = (width / height) / ((CONE[0, 0] - CONE[6, 0]) / (CONE[0, 1] - CONE[3, 1]))
+    assert ratio.min() < 1 / 1.2 and ratio.max() > 1.2 and ratio.min() >= 1 / 1.3 - 1e-4 and ratio.max() <= 1.3 + 1e-4
+    area = width * height / ((CONE[0, 0] - CONE[6, 0]) * (CONE[0, 1] - CONE[3, 1]))
+    assert torch.allclose(area, torch.ones_like(area), atol=1e-4)  # a stretch, not a zoom
+
+
+def test_gamma_and_white_balance_change_tones_within_range():
+    cfg = dataclasses.replace(AugmentConfig.off(), gamma=0.3, white_balance=0.1)
+    images = torch.full((64, 3, HEIGHT, WIDTH), 0.5)
+    out, _ = augment(images, CONE.expand(64, 7, 2).clone(), cfg, _generator())
+    assert out.min() >= 0 and out.max() <= 1
+    channel_means = out.mean(dim=(2, 3))  # (64, 3)
+    assert (channel_means.max(1).values - channel_means.min(1).values).max() > 0.02  # channels differ: balance
+    assert channel_means.mean(1).std() > 0.02  # overall brightness varies: gamma

@@ -9,7 +9,8 @@ import torch
 
 from deploy.exported import initializer_bytes
 from deploy.onnx_export import OversizeError, export_onnx
-from objectives.heatmaps import decode
+from objectives.heatmaps import DECODERS, decode
+from objectives.train import predict_heatmaps
 from search_space.config import Config
 from search_space.registry import create_model, families
 from search_space.size import max_bytes, measure
@@ -95,3 +96,23 @@ def test_oversize_model_is_refused_and_nothing_written(tmp_path):
     with pytest.raises(OversizeError, match="over the cap of 81920 bytes"):
         export_onnx(create_model(cfg), cfg, tmp_path / "big.onnx", max_bytes=max_bytes(80))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("decoder", ["parabola", "local"])
+def test_flip_averaged_onnx_equals_torchs_average(tmp_path, decoder):
+    """The export option: the graph averages the crop's heatmaps with its mirror's, as predict_heatmaps(flip=True)
+    does in torch, with the same weight bytes."""
+    cfg = Config(family="unet", width=4, depth=2, batch_norm=True, head="softmax", loss="ce")
+    model = trained_like(cfg)
+    report = export_onnx(model, cfg, tmp_path / "flip.onnx", flip_test=True, decoder=decoder)
+    assert report.weight_bytes == measure(cfg).weight_bytes
+    images = (torch.rand(6, 3, 64, 48, generator=torch.Generator().manual_seed(3)) * 255).to(torch.uint8)
+    keypoints, heatmaps = ort.InferenceSession(str(tmp_path / "flip.onnx")).run(
+        None, {"image": images.float().div(255).numpy()})
+    averaged = predict_heatmaps(model, images, torch.contiguous_format, flip=True)
+    plain = predict_heatmaps(model, images, torch.contiguous_format)
+    assert not torch.allclose(averaged, plain, rtol=1e-2, atol=0)  # the mirror changes the maps
+    np.testing.assert_allclose(heatmaps, averaged.numpy(), rtol=1e-4, atol=1e-7)
+    assert np.linalg.norm(keypoints - DECODERS[decoder](averaged).numpy(), axis=-1).max() < 1e-3
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "flip.onnx")).metadata_props}
+    assert meta["inference"] == f"flip+{decoder}"

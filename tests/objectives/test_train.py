@@ -67,3 +67,23 @@ def test_training_module_imports_neither_optuna_nor_ray():
     code = "import sys, objectives.train; print(any(m.split('.')[0] in ('optuna', 'ray') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_ema_returns_the_average_not_the_last_weights(data):
+    train_set, val_set = data
+    raw = train(FAST, train_set, val_set, 2, seed=3)
+    averaged = train(FAST, train_set, val_set, 2, seed=3, ema=0.9)
+    raw_weights = dict(raw.model.named_parameters())
+    differs = [not torch.allclose(p, raw_weights[name]) for name, p in averaged.model.named_parameters()]
+    assert any(differs)  # same seed, same steps: only the averaging differs
+    assert averaged.metrics.mean_px == pytest.approx(evaluate(averaged.model, FAST, val_set).mean_px)
+    assert math.isfinite(averaged.metrics.mean_px)
+
+
+def test_without_validation_set_trains_every_epoch_and_reports_the_fit(data):
+    train_set, _ = data
+    result = train(FAST, train_set, None, 2)
+    assert result.status == "ok" and result.epochs == 2 and result.history == []
+    assert result.metrics.mean_px == pytest.approx(evaluate(result.model, FAST, train_set).mean_px)
+    with pytest.raises(ValueError, match="need a validation set"):
+        train(FAST, train_set, None, 2, keep_best=True)

@@ -1,4 +1,5 @@
-"""runners/retrain.py on a tiny synthetic export for one epoch: the three files, the cap, --reproduce."""
+"""runners/retrain.py on a tiny synthetic export for one epoch: the three files, ship mode and its epoch
+rule, measuring on held-out data, the cap, --reproduce."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,11 @@ import torch
 
 from cones.synthetic import make_synthetic, save_supervisely
 from deploy.exported import initializer_bytes
-from runners.retrain import main
+from cones.cache import cache_path
+from cones.load import load_data
+from objectives.heldout_runs import run_path, write_run
+from objectives.recipe import RECIPES
+from runners.retrain import main, ship_epochs
 from search_space.config import Config
 from search_space.registry import create_model
 from search_space.size import max_bytes, measure
@@ -30,19 +35,56 @@ def write_record(path, cfg: Config = CFG, **search) -> str:
     return str(path)
 
 
-def test_writes_model_onnx_and_metrics(data_dir, tmp_path, capsys):
+def test_ship_mode_trains_on_every_crop_and_writes_the_three_files(data_dir, tmp_path, capsys):
     out = tmp_path / "model"
     config = write_record(tmp_path / "best.json")
     assert main(["--config", config, "--data", str(data_dir), "--out", str(out), "--epochs", "1", "--threads", "1"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["weight_bytes"] == initializer_bytes(out / "model.onnx").weight_bytes == measure(CFG).weight_bytes
     assert metrics["onnx_agrees"] and metrics["onnx_vs_torch_max_px"] <= 1e-3
-    assert metrics["data"]["val_crops"] > 0 and metrics["epochs"] == 1
+    assert metrics["mode"] == "ship" and "val" not in metrics and metrics["train_fit"]["mean_px"] > 0
+    assert metrics["data"]["train_crops"] == 32 and metrics["data"]["val_crops"] == 0
+    assert metrics["epochs"] == 1 and metrics["epoch_budget"] == {"epochs": 1, "chosen_by": "--epochs"}
+    assert metrics["recipe"]["name"] == "ship" and metrics["inference"] == RECIPES["ship"].inference
     saved = torch.load(out / "model.pt", weights_only=True)
     assert Config.from_dict(saved["config"]) == CFG
     create_model(CFG).load_state_dict(saved["state_dict"])
     printed = capsys.readouterr().out
-    assert "epoch   1/1  val" in printed and "ONNX Runtime vs torch" in printed
+    assert "ship mode: all 32 crops train" in printed and "fit only" in printed
+
+
+def test_val_teams_alone_measures_on_a_frame_split(data_dir, tmp_path, capsys):
+    out = tmp_path / "measured"
+    config = write_record(tmp_path / "best.json")
+    main(["--config", config, "--data", str(data_dir), "--out", str(out), "--epochs", "1", "--threads", "1",
+          "--val-teams"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["mode"] == "measure" and metrics["val"]["mean_px"] > 0
+    assert metrics["data"]["val_crops"] == 8 and metrics["data"]["train_crops"] == 24  # val_fraction 0.25
+    assert "epoch   1/1  val" in capsys.readouterr().out
+
+
+def _cached_run(cfg, recipe, data_id, team, seed, mean_px):
+    scores = {variant: {"mean_px": mean_px} for variant in ("parabola", "local", "flip+parabola", "flip+local")}
+    write_run(run_path(cfg, recipe, data_id, team, seed), cfg, recipe, data_id, team, seed,
+              {"status": "ok", "scores": scores})
+
+
+def test_ship_epochs_are_the_budget_with_the_lowest_held_out_error(data_dir):
+    data = load_data(data_dir)
+    data = data.__class__(**{**data.__dict__, "teams": tuple("ab"[i % 2] for i in range(len(data)))})
+    data_id = cache_path(data_dir, data.size).stem
+    recipe = RECIPES["ship"]
+    assert ship_epochs(CFG, recipe, data_dir, data)[0] == recipe.epochs  # nothing cached: the recipe's
+    for epochs, errors in ((10, (3.0, 2.0)), (20, (2.0, 1.5)), (40, (2.5, 1.5))):
+        for team, error in zip("ab", errors):
+            _cached_run(CFG, recipe.replace(epochs=epochs), data_id, team, 0, error)
+    _cached_run(CFG, recipe.replace(epochs=80), data_id, "a", 0, 0.1)  # team b missing: not a complete run
+    _cached_run(CFG.replace(lr=0.1), recipe.replace(epochs=5), data_id, "a", 0, 0.1)  # another config
+    _cached_run(CFG.replace(lr=0.1), recipe.replace(epochs=5), data_id, "b", 0, 0.1)
+    epochs, chosen_by = ship_epochs(CFG, recipe, data_dir, data)
+    assert epochs == 20  # mean 1.75 px, against 2.5 at 10 and 2.0 at 40
+    assert "10: 2.500 px" in chosen_by and "80" not in chosen_by
 
 
 def test_oversize_config_is_refused_before_training(tmp_path):

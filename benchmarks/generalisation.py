@@ -1,0 +1,243 @@
+"""How a config does on a camera it never saw: leave-one-team-out on the shared teams, recipe by recipe.
+
+    python benchmarks/generalisation.py --config best.json --data ../shared/cones_dataset --seeds 2 --jobs 2
+    python benchmarks/generalisation.py --config best.json --data ../shared/cones_dataset --recipes today,ship
+
+For every team of the export, trains the config on the other teams with each recipe (``objectives.recipe``:
+epochs, augmentation, weight averaging) and tests on the held-out team; every trained model is scored under
+each inference choice (argmax + parabola or + window mean, with and without flip averaging). Prints per team
+mean px, PCK@1/2/3 and the share of points more than 5 px off, the mean over teams, the spread over seeds,
+and the error by how large the cone is framed; beside it the original study's U-Net hand design
+(unet8-softmax-bn, its own recipe: Adam 1e-3, batch 64, heatmap MSE) trained the same way.
+
+Each run (config, recipe's training fields, data, team, seed) is cached as JSON under the data cache
+(``$KEYPOINT_NAS_CACHE/generalisation``, ``objectives/heldout_runs.py``; retrain reads them to choose ship mode's
+epoch budget), so adding a recipe or a seed trains only what is new. ``--jobs N``
+trains N runs at once, one torch thread each. ``--json FILE`` writes the summary.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from cones.splits import split  # noqa: E402
+from cones.types import KEYPOINT_NAMES, ConeSet  # noqa: E402
+from objectives.heatmaps import DECODERS  # noqa: E402
+from objectives.heldout_runs import read_run, run_path, write_run  # noqa: E402
+from objectives.recipe import INFERENCE_VARIANTS, RECIPES, Recipe  # noqa: E402
+from objectives.train import predict_heatmaps, train  # noqa: E402
+from runners.cli import doc_parser  # noqa: E402
+from search_space.baselines import hand_designs  # noqa: E402
+from search_space.config import Config  # noqa: E402
+from search_space.registry import memory_format  # noqa: E402
+
+REFERENCE = "unet8-softmax-bn"
+GROSS_PX = 5.0
+SPAN_BINS = (0, 42, 46, 50, 54, 1000)  # the 7 points' height in the crop, px
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = doc_parser(__doc__)
+    parser.add_argument("--config", required=True, help="export.py's JSON (or a bare config object)")
+    parser.add_argument("--data", required=True, metavar="DIR", help="Supervisely export with 2 or more teams")
+    parser.add_argument("--recipes", default="today,ship",
+                        help=f"comma-separated recipe names (default today,ship); known: {', '.join(RECIPES)}")
+    parser.add_argument("--seeds", type=int, default=1, help="training seeds 0..N-1 (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once, one torch thread each (default 1)")
+    parser.add_argument("--no-reference", action="store_true", help=f"leave out the hand design {REFERENCE}")
+    parser.add_argument("--json", metavar="FILE", help="write the summary here")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.jobs < 1:
+        parser.error(f"--seeds and --jobs must be >= 1, got {args.seeds} and {args.jobs}")
+    unknown = [name for name in args.recipes.split(",") if name not in RECIPES]
+    if unknown:
+        parser.error(f"unknown recipe {unknown[0]!r}; known: {', '.join(RECIPES)}")
+    cfg = read_config(args.config)
+
+    from cones.load import load_data  # the loader prints the counts line
+    from cones.cache import cache_path
+    try:
+        data = load_data(args.data)
+        data_id = cache_path(args.data, data.size).stem
+    except ValueError as error:
+        raise SystemExit(f"generalisation: {error}") from None
+    if len(set(data.teams)) < 2:
+        raise SystemExit(f"generalisation: {args.data} holds one team ({data.teams[0]}); leave-one-team-out needs 2+")
+
+    runs = [("config", cfg, name, RECIPES[name]) for name in args.recipes.split(",")]
+    if not args.no_reference:
+        runs.append((REFERENCE, hand_designs()[REFERENCE], "today", RECIPES["today"]))
+    summary = benchmark(data, data_id, runs, seeds=range(args.seeds), jobs=args.jobs)
+    print(format_summary(summary))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def read_config(path: str) -> Config:
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise SystemExit(f"generalisation: --config {path}: {error}") from None
+    try:
+        return Config.from_dict(record.get("config", record))
+    except (TypeError, ValueError, AttributeError) as error:
+        raise SystemExit(f"generalisation: --config {path}: {error}") from None
+
+
+def benchmark(data: ConeSet, data_id: str, runs: list[tuple[str, Config, str, Recipe]], seeds, jobs: int = 1,
+              log=print) -> dict:
+    """runs: (model label, config, recipe name, recipe). Returns {"rows": [...], "folds": [...]}."""
+    teams = sorted(set(data.teams))
+    todo, folds = [], []
+    for label, cfg, recipe_name, recipe in runs:
+        for seed in seeds:
+            for team in teams:
+                path = run_path(cfg, recipe, data_id, team, seed)
+                key = dict(model=label, recipe=recipe_name, team=team, seed=seed, path=path)
+                cached = read_run(path)
+                if cached is not None:
+                    if "data_id" not in cached:  # written before runs carried their key
+                        cached = write_run(path, cfg, recipe, data_id, team, seed, cached)
+                    folds.append({**cached, **key})
+                else:
+                    todo.append((key, cfg, recipe))
+    log(f"{len(folds)} runs cached, {len(todo)} to train ({len(teams)} teams: {', '.join(teams)})")
+    started = time.perf_counter()
+    if jobs > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            futures = [(key, cfg, recipe, pool.submit(run_fold, data, cfg, recipe, key["team"], key["seed"], 1))
+                       for key, cfg, recipe in todo]
+            for done, (key, cfg, recipe, future) in enumerate(futures, 1):
+                folds.append(_store(key, cfg, recipe, data_id, future.result(), log, done, len(todo), started))
+    else:
+        for done, (key, cfg, recipe) in enumerate(todo, 1):
+            result = run_fold(data, cfg, recipe, key["team"], key["seed"], None)
+            folds.append(_store(key, cfg, recipe, data_id, result, log, done, len(todo), started))
+    for fold in folds:
+        fold.pop("path", None)
+    return {"teams": teams, "rows": summarise(folds, runs, teams), "folds": folds}
+
+
+def _store(key: dict, cfg: Config, recipe: Recipe, data_id: str, result: dict, log, done: int, total: int,
+           started: float) -> dict:
+    record = write_run(key["path"], cfg, recipe, data_id, key["team"], key["seed"], result)
+    elapsed = time.perf_counter() - started
+    best = result["scores"]["parabola"]["mean_px"]
+    log(f"[{done}/{total}] {key['model']} {key['recipe']} held out {key['team']} seed {key['seed']}: "
+        f"{best:.3f} px ({result['train_seconds']:.0f} s; {elapsed / done * (total - done) / 60:.0f} min left)")
+    return {**record, **key}
+
+
+def run_fold(data: ConeSet, cfg: Config, recipe: Recipe, team: str, seed: int, threads: int | None) -> dict:
+    """Train on every team but ``team``, test on ``team``; scores under every inference choice."""
+    train_set, test_set = split(data, val_teams=[team])
+    result = train(cfg, train_set, test_set, recipe.epochs, seed=seed, augmentation=recipe.augmentation,
+                   ema=recipe.ema, threads=threads)
+    if result.status == "diverged":
+        return {"status": "diverged", "reason": result.reason, "history": result.history,
+                "train_seconds": result.train_seconds,
+                "scores": {_variant(f, d): fold_scores(None, test_set) for f, d in INFERENCE_VARIANTS}}
+    truth = test_set.keypoints.double()
+    scores = {}
+    for flip in (False, True):
+        heatmaps = predict_heatmaps(result.model, test_set.images, memory_format(cfg), flip=flip)
+        for decoder, decode in DECODERS.items():
+            error = torch.linalg.vector_norm(decode(heatmaps).double() - truth, dim=-1)  # (N, 7)
+            scores[_variant(flip, decoder)] = fold_scores(error, test_set)
+    return {"status": "ok", "history": result.history, "train_seconds": round(result.train_seconds, 1),
+            "train_crops": len(train_set), "test_crops": len(test_set), "scores": scores}
+
+
+def _variant(flip: bool, decoder: str) -> str:
+    return ("flip+" if flip else "") + decoder
+
+
+def spans(data: ConeSet) -> np.ndarray:
+    """Height of the 7 points in the crop, px (how large the crop generator frames the cone)."""
+    y = data.keypoints[..., 1]
+    return (y.max(dim=1).values - y.min(dim=1).values).numpy()
+
+
+def fold_scores(error: torch.Tensor | None, test_set: ConeSet) -> dict:
+    """error (N, 7) px -> mean, median, PCK@1/2/3, share over 5 px, per keypoint, per span bin."""
+    if error is None or not torch.isfinite(error).all():
+        return {"mean_px": math.inf, "median_px": math.inf, "pck1": 0.0, "pck2": 0.0, "pck3": 0.0, "gross": 1.0,
+                "per_keypoint_px": [math.inf] * len(KEYPOINT_NAMES), "by_span": {}}
+    flat = error.flatten()
+    per_crop = error.mean(dim=1).numpy()
+    span = spans(test_set)
+    by_span = {}
+    for low, high in zip(SPAN_BINS[:-1], SPAN_BINS[1:]):
+        inside = (span >= low) & (span < high)
+        if inside.any():
+            by_span[f"{low}-{high}"] = [int(inside.sum()), float(per_crop[inside].mean())]
+    return {"mean_px": flat.mean().item(), "median_px": flat.median().item(),
+            "pck1": (flat <= 1).double().mean().item(), "pck2": (flat <= 2).double().mean().item(),
+            "pck3": (flat <= 3).double().mean().item(), "gross": (flat > GROSS_PX).double().mean().item(),
+            "per_keypoint_px": error.mean(dim=0).tolist(), "by_span": by_span}
+
+
+def summarise(folds: list[dict], runs, teams: list[str]) -> list[dict]:
+    """One row per (model, recipe, inference): per-team figures averaged over seeds, the mean over teams,
+    and the spread of that mean over seeds."""
+    rows = []
+    for label, _, recipe_name, _ in runs:
+        mine = [f for f in folds if f["model"] == label and f["recipe"] == recipe_name]
+        seeds = sorted({f["seed"] for f in mine})
+        for variant in mine[0]["scores"] if mine else ():
+            per_team = {}
+            for team in teams:
+                scores = [f["scores"][variant] for f in mine if f["team"] == team]
+                per_team[team] = {k: float(np.mean([s[k] for s in scores]))
+                                  for k in ("mean_px", "median_px", "pck1", "pck2", "pck3", "gross")}
+            per_seed = [np.mean([f["scores"][variant]["mean_px"] for f in mine if f["seed"] == s]) for s in seeds]
+            rows.append({"model": label, "recipe": recipe_name, "inference": variant, "seeds": len(seeds),
+                         "teams": per_team,
+                         "mean": {k: float(np.mean([per_team[t][k] for t in teams]))
+                                  for k in ("mean_px", "median_px", "pck1", "pck2", "pck3", "gross")},
+                         "seed_means": [float(v) for v in per_seed],
+                         "by_span": _span_table(mine, variant)})
+    return rows
+
+
+def _span_table(folds: list[dict], variant: str) -> dict:
+    table: dict[str, list[float]] = {}
+    for fold in folds:
+        for name, (count, mean) in fold["scores"][variant]["by_span"].items():
+            n, total = table.get(name, [0, 0.0])
+            table[name] = [n + count, total + count * mean]
+    return {name: [n, total / n] for name, (n, total) in table.items() if n}
+
+
+def format_summary(summary: dict) -> str:
+    teams = summary["teams"]
+    lines = [f"{'model':<17} {'recipe':<13} {'inference':<15} {'team':<6} {'mean px':>8} {'PCK@1':>6} "
+             f"{'PCK@2':>6} {'PCK@3':>6} {'>5 px':>6}"]
+    for row in summary["rows"]:
+        head = f"{row['model']:<17} {row['recipe']:<13} {row['inference']:<15}"
+        for team in [*teams, "mean"]:
+            s = row["mean"] if team == "mean" else row["teams"][team]
+            lines.append(f"{head} {team:<6} {s['mean_px']:>8.3f} {s['pck1']:>6.1%} {s['pck2']:>6.1%} "
+                         f"{s['pck3']:>6.1%} {s['gross']:>6.2%}")
+            head = " " * len(head)
+        seeds = row["seed_means"]
+        spread = f"{min(seeds):.3f} - {max(seeds):.3f}" if len(seeds) > 1 else "one seed"
+        spans_text = "  ".join(f"{name}: {mean:.2f} (n={n})" for name, (n, mean) in row["by_span"].items())
+        lines.append(f"{' ' * len(head)} mean over teams by seed: {spread}; by cone height px: {spans_text}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

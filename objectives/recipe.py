@@ -1,0 +1,69 @@
+"""How a config is trained for shipping, and how its model is read out: named, comparable recipes.
+
+A recipe is what ``benchmarks/generalisation.py`` measures leave-one-team-out and ``runners/retrain.py``
+trains with. Training fields (epochs, augmentation, weight averaging) decide the weights; inference fields
+(flip averaging, decoder) only how heatmaps become keypoints, so one trained model is scored under every
+inference choice at once. Which levers the shipped recipe keeps, and the measurements behind them, are in
+``docs/decisions.md``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from cones.augment import AugmentConfig
+from objectives.heatmaps import DECODERS
+
+# Bump when the training loop changes what a recipe's runs produce, so cached benchmark runs are not reused.
+TRAINING_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int = 30  # cosine schedule over this many epochs, last epoch's weights
+    augmentation: AugmentConfig = field(default_factory=AugmentConfig)
+    ema: float | None = None  # decay per step of the weight average that is evaluated and shipped
+    flip_test: bool = False  # inference: average the heatmaps of the crop and of its mirror image
+    decoder: str = "parabola"  # inference: "parabola" (argmax + parabola) or "local" (argmax + window mean)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"recipe epochs must be >= 1, got {self.epochs}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"recipe decoder must be one of {sorted(DECODERS)}, got {self.decoder!r}")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise ValueError(f"recipe ema must be a decay in (0, 1), got {self.ema}")
+
+    def training(self) -> dict:
+        """The fields that decide the trained weights (the benchmark's cache key)."""
+        return {"version": TRAINING_VERSION, "epochs": self.epochs,
+                "augmentation": dataclasses.asdict(self.augmentation), "ema": self.ema}
+
+    def training_key(self) -> str:
+        return hashlib.sha256(json.dumps(self.training(), sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def inference(self) -> str:
+        """``parabola``, ``local``, ``flip+parabola`` or ``flip+local``: the benchmark's name for it."""
+        return ("flip+" if self.flip_test else "") + self.decoder
+
+    def to_dict(self) -> dict:
+        return {**self.training(), "flip_test": self.flip_test, "decoder": self.decoder}
+
+    def replace(self, **changes) -> "Recipe":
+        return dataclasses.replace(self, **changes)
+
+
+INFERENCE_VARIANTS = tuple((flip, decoder) for flip in (False, True) for decoder in DECODERS)
+
+# "today": what runners/retrain.py trained with before ship mode (every augmentation of the search, cosine).
+RECIPES: dict[str, Recipe] = {
+    "today": Recipe(),
+    "framing": Recipe(augmentation=AugmentConfig.framing()),
+    "framing-ema": Recipe(augmentation=AugmentConfig.framing(), ema=0.998),
+    "ema": Recipe(ema=0.998),
+    "framing-long": Recipe(epochs=45, augmentation=AugmentConfig.framing()),
+}
+RECIPES["ship"] = RECIPES["today"]  # placeholder until the levers are measured
