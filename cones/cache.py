@@ -1,7 +1,8 @@
-"""Decoded-crop cache: one .npz per export folder, outside the project and the data.
+"""Decoded-crop cache: one .npz per export folder or COCO file, outside the project and the data.
 
-The key hashes the export's sorted file list (paths, sizes, mtimes) and the working size, so editing, adding
-or deleting a file, or asking for another size, rebuilds it. The load report is stored alongside, so a cached
+The key hashes the export's sorted file list (paths, sizes, mtimes; for a COCO file the JSON and every image it
+names) and the working size (and the COCO framing margin), so editing, adding or deleting a file, or asking for
+another size, rebuilds it. The load report is stored alongside, so a cached
 load prints the same counts line and strict mode still sees the skipped files.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from cones import coco
 from cones.supervisely import LoadReport, list_files
 from cones.types import ConeSet
 
@@ -31,11 +33,13 @@ def cache_dir() -> Path:
     return Path(base).expanduser() / "keypoint-nas"
 
 
-def cache_path(data_dir: str | Path, size: tuple[int, int]) -> Path:
-    """Where the decoded crops of this export, at this size and in its current state, are cached."""
+def cache_path(data_dir: str | Path, size: tuple[int, int], extra: list | None = None) -> Path:
+    """Where the decoded crops of this export (a folder or a COCO .json), at this size, with these ``extra``
+    reading options and in its current state, are cached."""
     data_dir = Path(data_dir).resolve()
-    files = list_files(data_dir)
-    key = hashlib.sha256(json.dumps([FORMAT_VERSION, list(size), files]).encode()).hexdigest()[:16]
+    files = coco.list_files(data_dir) if coco.is_coco(data_dir) else list_files(data_dir)
+    key_parts = [FORMAT_VERSION, list(size), files] + ([extra] if extra else [])
+    key = hashlib.sha256(json.dumps(key_parts).encode()).hexdigest()[:16]
     return cache_dir() / f"cones-{_folder_id(data_dir)}-{key}.npz"
 
 

@@ -23,6 +23,7 @@ BAD_QUALITY_TAG = "bad quality"
 SKIP_REASONS = (
     "wrong point count", "malformed JSON", "missing image", "unreadable image", "size mismatch",
     "point outside image",
+    "unlabelled keypoint", "point outside crop",  # COCO exports only (cones/coco.py)
 )
 LAYOUT = "<dir>/ann/<image>.json + <dir>/img/<image> (or a project folder holding such dataset folders)"
 # <team>_<frame>_<cone>.<ext>, e.g. amz_00000_0.png
@@ -225,11 +226,16 @@ def _read_one(label: str, ann: Path, img: Path, size: tuple[int, int]):
         x, y = points[np.argmax(outside)]
         return Skip(label, "point outside image", f"point ({x:g}, {y:g}) outside the {width}x{height} image; "
                     "move it inside in Supervisely")
-    points = canonical_order(points)
+    image, points = fit_to_size(image, canonical_order(points), size)
+    return image, points, BAD_QUALITY_TAG in tags
+
+
+def fit_to_size(image: np.ndarray, points: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A BGR crop resized to ``size`` (width, height) and returned as RGB, its points (7, 2) scaled with it."""
+    height, width = image.shape[:2]
     if (width, height) != tuple(size):
         scale = np.array([size[0] / width, size[1] / height])
         points = (points + 0.5) * scale - 0.5  # pixel centres, as cv2.resize aligns them
         shrink = size[0] < width or size[1] < height
         image = cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return image, points, BAD_QUALITY_TAG in tags
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), points

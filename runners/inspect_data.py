@@ -1,11 +1,16 @@
-"""Check a Supervisely cone export before training on it: what loads, what is skipped and why, per-team stats.
+"""Check a cone export before training on it: what loads, what is skipped and why, per-team stats.
 
     python runners/inspect_data.py --data ../shared/cones_dataset
     python runners/inspect_data.py --data ../shared/cones_dataset --strict --size 48x64
+    python runners/inspect_data.py --data cvat_export/annotations/person_keypoints_default.json --margin 0.3
+
+--data is a Supervisely export folder or a COCO keypoints .json (CVAT "COCO Keypoints 1.0", Label Studio
+"COCO") with its images; full frames in a COCO file are cut into crops around each cone's box (see --margin).
 
 Prints the load report (counts per skip reason and every skipped file with the reason), then crops, frames,
 ``bad quality`` tags and keypoint span (mean width x height of the 7 points' bounding box) per team.
-Exits non-zero with the reason if the folder is missing or not an export, or with --strict if any file is bad.
+Exits non-zero with the reason if the folder or file is missing or not an export, or with --strict if any
+annotation is bad.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import argparse
 import sys
 from collections import Counter
 
+from cones.coco import DEFAULT_MARGIN
 from cones.load import load_export
 from cones.supervisely import LAYOUT
 from cones.types import DEFAULT_SIZE, ConeSet
@@ -32,15 +38,20 @@ def parse_size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"Expected layout: {LAYOUT}. Decoded crops are cached under $KEYPOINT_NAS_CACHE "
+        epilog=f"Expected layout: {LAYOUT}, or a COCO keypoints .json. Decoded crops are cached under $KEYPOINT_NAS_CACHE "
                "(default ~/.cache/keypoint-nas), so a second run is fast.")
-    parser.add_argument("--data", required=True, metavar="DIR",
-                        help="export folder holding ann/ and img/, e.g. ../shared/cones_dataset")
+    parser.add_argument("--data", required=True, metavar="DIR|FILE.json",
+                        help="Supervisely export folder holding ann/ and img/, e.g. ../shared/cones_dataset, or a "
+                             "COCO keypoints .json with its images beside it or in images/")
     parser.add_argument("--strict", action="store_true",
                         help="fail, listing the bad files, instead of skipping them")
     default_size = "x".join(map(str, DEFAULT_SIZE))
     parser.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH",
                         help=f"working size crops are resized to, width x height (default {default_size})")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                        help="COCO full frames only: each cone's crop is its box grown by this share of the box's "
+                             f"width and height on every side, then widened to the crop's aspect (default "
+                             f"{DEFAULT_MARGIN}: the box fills about 71%% of the crop's height)")
     parser.add_argument("--no-cache", action="store_true", help="decode every file again, ignoring the cache")
     return parser
 
@@ -60,9 +71,13 @@ def describe(data: ConeSet) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.margin >= 0:
+        parser.error(f"--margin must be >= 0, got {args.margin}")
     try:
-        data, report = load_export(args.data, size=args.size, strict=args.strict, use_cache=not args.no_cache)
+        data, report = load_export(args.data, size=args.size, strict=args.strict, use_cache=not args.no_cache,
+                                   margin=args.margin)
     except ValueError as err:
         print(f"inspect_data: {err}", file=sys.stderr)
         return 1
