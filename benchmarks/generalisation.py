@@ -132,6 +132,10 @@ def benchmark(data: ConeSet, data_id: str, runs: list[tuple[str, Config, str, Re
 
 def _store(key: dict, cfg: Config, recipe: Recipe, data_id: str, result: dict, log, done: int, total: int,
            started: float) -> dict:
+    state = result.pop("_state", None)
+    if state is not None:  # the trained weights, for adapting a model shipped without this team
+        key["path"].parent.mkdir(parents=True, exist_ok=True)
+        torch.save(state, key["path"].with_suffix(".pt"))
     record = write_run(key["path"], cfg, recipe, data_id, key["team"], key["seed"], result)
     elapsed = time.perf_counter() - started
     best = result["scores"]["parabola"]["mean_px"]
@@ -156,8 +160,9 @@ def run_fold(data: ConeSet, cfg: Config, recipe: Recipe, team: str, seed: int, t
         for decoder, decode in DECODERS.items():
             error = torch.linalg.vector_norm(decode(heatmaps).double() - truth, dim=-1)  # (N, 7)
             scores[_variant(flip, decoder)] = fold_scores(error, test_set)
+    state = {k: v.detach().cpu().contiguous() for k, v in result.model.state_dict().items()}
     return {"status": "ok", "history": result.history, "train_seconds": round(result.train_seconds, 1),
-            "train_crops": len(train_set), "test_crops": len(test_set), "scores": scores}
+            "train_crops": len(train_set), "test_crops": len(test_set), "scores": scores, "_state": state}
 
 
 def _variant(flip: bool, decoder: str) -> str:
