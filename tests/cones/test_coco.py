@@ -216,3 +216,21 @@ def test_missing_coco_file_and_no_usable_cone_are_named(tmp_path):
     path = write_coco_file(tmp_path, [("amz_00000_0.png", crop_image())], [annotation(1, 1, CONE[:5])])
     with pytest.raises(ValueError, match=r"no usable cone in .*coco\.json; first problem: annotation 1"):
         load_data(path, log=quiet)
+
+
+@pytest.mark.slow
+def test_a_short_search_runs_on_a_coco_file(tmp_path, tiny_export):
+    import optuna
+    from optuna.trial import TrialState
+
+    from runners import search
+
+    assert write_coco(["--data", str(tiny_export), "--out", str(tmp_path / "coco")]) == 0
+    coco = tmp_path / "coco" / JSON_NAME
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    assert search.main(["--data", str(coco), "--storage", url, "--epochs", "1", "--val-fraction", "0.25",
+                        "--trials", "2", "--no-baselines"]) == 0
+    study = optuna.load_study(study_name="keypoints", storage=url)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert study.user_attrs["data"] == str(coco.resolve())
+    assert all(t.user_attrs["val_mean_px"] > 0 for t in study.trials)
