@@ -17,6 +17,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 DPI = 100
 # The plot area inside the image, as figure fractions (plotly's domains are relative to it).
@@ -199,7 +200,7 @@ def _finish_axes(fig: go.Figure, axes: dict) -> None:
             setter = ax.set_xscale if axis is ax.xaxis else ax.set_yscale
             if spec.get("type") == "log":
                 setter("log")
-                axis.set_minor_locator(_no_ticks())
+                axis.set_minor_locator(NullLocator())  # plotly shows no minor ticks
             if spec.get("tickvals") is not None:
                 # Plotly shows only the ticks inside the data's range; matplotlib would widen the range to all.
                 limits = (ax.get_xlim if axis is ax.xaxis else ax.get_ylim)()
@@ -235,12 +236,6 @@ def _fit_left(out: Figure, axes: dict, area) -> None:
     for ax in axes.values():
         pos = ax.get_position()
         ax.set_position([left + overflow + (pos.x0 - left) * squeeze, pos.y0, pos.width * squeeze, pos.height])
-
-
-def _no_ticks():
-    from matplotlib.ticker import NullLocator
-
-    return NullLocator()
 
 
 def _legend(out: Figure, axes: dict, area) -> None:
