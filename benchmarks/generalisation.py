@@ -147,8 +147,7 @@ def _store(key: dict, cfg: Config, recipe: Recipe, data_id: str, result: dict, l
 def run_fold(data: ConeSet, cfg: Config, recipe: Recipe, team: str, seed: int, threads: int | None) -> dict:
     """Train on every team but ``team``, test on ``team``; scores under every inference choice."""
     train_set, test_set = split(data, val_teams=[team])
-    result = train(cfg, train_set, test_set, recipe.epochs, seed=seed, augmentation=recipe.augmentation,
-                   ema=recipe.ema, threads=threads)
+    result = train(cfg, train_set, test_set, recipe.epochs, seed=seed, threads=threads, **recipe.train_kwargs())
     if result.status == "diverged":
         return {"status": "diverged", "reason": result.reason, "history": result.history,
                 "train_seconds": result.train_seconds,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from cones.augment import AugmentConfig
 from objectives.heatmaps import DECODERS
+from objectives.train import ShapeLoss
 
 # Bump when the training loop changes what a recipe's runs produce, so cached benchmark runs are not reused.
 TRAINING_VERSION = 1
@@ -25,6 +26,7 @@ class Recipe:
     epochs: int = 30  # cosine schedule over this many epochs, last epoch's weights
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     ema: float | None = None  # decay per step of the weight average that is evaluated and shipped
+    shape: ShapeLoss = field(default_factory=ShapeLoss)  # loss terms on the expected keypoints (off by default)
     flip_test: bool = False  # inference: average the heatmaps of the crop and of its mirror image
     decoder: str = "parabola"  # inference: "parabola" (argmax + parabola) or "local" (argmax + window mean)
 
@@ -38,8 +40,15 @@ class Recipe:
 
     def training(self) -> dict:
         """The fields that decide the trained weights (the benchmark's cache key)."""
-        return {"version": TRAINING_VERSION, "epochs": self.epochs,
-                "augmentation": dataclasses.asdict(self.augmentation), "ema": self.ema}
+        fields = {"version": TRAINING_VERSION, "epochs": self.epochs,
+                  "augmentation": dataclasses.asdict(self.augmentation), "ema": self.ema}
+        if self.shape:  # only when on, so the keys of runs cached before it existed stay valid
+            fields["shape"] = dataclasses.asdict(self.shape)
+        return fields
+
+    def train_kwargs(self) -> dict:
+        """The keywords of ``objectives.train.train`` this recipe sets."""
+        return {"augmentation": self.augmentation, "ema": self.ema, "shape": self.shape if self.shape else None}
 
     def training_key(self) -> str:
         return hashlib.sha256(json.dumps(self.training(), sort_keys=True).encode()).hexdigest()[:12]
@@ -65,5 +74,7 @@ RECIPES: dict[str, Recipe] = {
     "framing-ema": Recipe(augmentation=AugmentConfig.framing(), ema=0.998),
     "ema": Recipe(ema=0.998),
     "framing-long": Recipe(epochs=45, augmentation=AugmentConfig.framing()),
+    "framing-coord": Recipe(augmentation=AugmentConfig.framing(), shape=ShapeLoss(coordinate=0.1)),
+    "framing-line": Recipe(augmentation=AugmentConfig.framing(), shape=ShapeLoss(line=0.1)),
 }
 RECIPES["ship"] = RECIPES["today"]  # placeholder until the levers are measured

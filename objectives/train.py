@@ -57,6 +57,7 @@ def train(
     keep_best: bool = False,
     patience: int | None = None,
     ema: float | None = None,
+    shape: ShapeLoss | None = None,
 ) -> TrainResult:
     """Train ``cfg`` from scratch for up to ``epochs`` epochs and evaluate on ``val_set`` after each.
 
@@ -65,6 +66,7 @@ def train(
     patience: stop when the validation error has not improved for this many epochs.
     ema: decay per step of an exponential moving average of the weights (e.g. 0.998); the average, not
         the raw weights, is evaluated and returned.
+    shape: extra loss terms on the expected keypoints (``ShapeLoss``).
     val_set None (ship mode, every labelled crop trains): no per-epoch validation, no early stopping; the
         returned metrics are the final model's on the training crops (a fit check, not a generalisation
         estimate) and ``history`` stays empty.
@@ -99,7 +101,7 @@ def train(
     status, reason, epoch = "ok", "", 0
     for epoch in range(1, epochs + 1):
         bad_loss = train_epoch(model, cfg, optimizer, scheduler, train_set, augmentation, generator, fmt,
-                               after_step=average.update if average is not None else None)
+                               after_step=average.update if average is not None else None, shape=shape)
         if bad_loss is not None:
             status, reason = "diverged", f"loss became {bad_loss} in epoch {epoch}"
             break
@@ -156,7 +158,7 @@ class WeightAverage:
 def train_epoch(model: nn.Module, cfg: Config, optimizer: torch.optim.Optimizer, scheduler, data: ConeSet,
                 augmentation: AugmentConfig, generator: torch.Generator,
                 fmt: torch.memory_format = torch.channels_last,
-                after_step: Callable[[], None] | None = None) -> float | None:
+                after_step: Callable[[], None] | None = None, shape: ShapeLoss | None = None) -> float | None:
     """One pass over ``data`` in shuffled batches; returns the loss value if it stopped being finite."""
     model.train()
     height, width = data.images.shape[-2:]
@@ -168,7 +170,7 @@ def train_epoch(model: nn.Module, cfg: Config, optimizer: torch.optim.Optimizer,
         images = data.images[index].float().div_(255)
         images, keypoints = augment(images, data.keypoints[index], augmentation, generator)
         images = images.contiguous(memory_format=fmt)
-        loss = heatmap_loss(model, cfg, images, keypoints, height, width)
+        loss = heatmap_loss(model, cfg, images, keypoints, height, width, shape)
         if not torch.isfinite(loss):
             return loss.item()
         optimizer.zero_grad(set_to_none=True)
@@ -181,17 +183,73 @@ def train_epoch(model: nn.Module, cfg: Config, optimizer: torch.optim.Optimizer,
 
 
 def heatmap_loss(model: nn.Module, cfg: Config, images: torch.Tensor, keypoints: torch.Tensor,
-                 height: int, width: int) -> torch.Tensor:
-    """The training loss of one batch: MSE on heatmaps (the original), or spatial cross-entropy."""
+                 height: int, width: int, shape: ShapeLoss | None = None) -> torch.Tensor:
+    """The training loss of one batch: MSE on heatmaps (the original), or spatial cross-entropy; plus the
+    optional ``shape`` terms on the soft-argmax of the logits."""
     targets = gaussian_targets(keypoints, height, width, cfg.sigma)  # (N, 7, H, W), peak 1
     if cfg.loss == "ce":
-        logits = model.logits(images).flatten(2)  # (N, 7, H*W)
+        logits = model.logits(images)  # (N, 7, H, W)
         target = normalised(targets).flatten(2)
-        return -(target * F.log_softmax(logits, dim=-1)).sum(-1).mean()
-    output = model(images)
-    if cfg.head == "softmax":
-        targets = normalised(targets)
-    return F.mse_loss(output, targets)
+        loss = -(target * F.log_softmax(logits.flatten(2), dim=-1)).sum(-1).mean()
+    else:
+        logits = model.logits(images) if shape else None
+        output = model.head.finish(logits) if logits is not None else model(images)
+        if cfg.head == "softmax":
+            targets = normalised(targets)
+        loss = F.mse_loss(output, targets)
+    if shape:
+        loss = loss + shape(soft_argmax(logits), keypoints)
+    return loss
+
+
+def soft_argmax(logits: torch.Tensor) -> torch.Tensor:
+    """(N, K, H, W) logits -> (N, K, 2) expected (x, y) under the spatial softmax."""
+    n, k, h, w = logits.shape
+    p = torch.softmax(logits.flatten(2), dim=-1).reshape(n, k, h, w)
+    xs = torch.arange(w, dtype=p.dtype, device=p.device)
+    ys = torch.arange(h, dtype=p.dtype, device=p.device)
+    return torch.stack([(p.sum(2) * xs).sum(-1), (p.sum(3) * ys).sum(-1)], dim=-1)
+
+
+# The two flanks, base to top, in canonical keypoint order: a cone's flank is a straight line in the image.
+FLANKS = ((0, 1, 2, 3), (6, 5, 4, 3))
+
+
+@dataclass(frozen=True)
+class ShapeLoss:
+    """Terms on the expected keypoints (the soft-argmax), in px, added to the heatmap loss.
+
+    coordinate: weight of the L1 distance between expected and true keypoints. The expectation moves when the
+        map has a second peak, so this punishes the multi-modal maps that decode to gross errors.
+    line: weight of the squared distance of each flank's middle points from the line through its base and
+        the top, minus the same for the labels (the labels' own bends are not punished).
+    """
+
+    coordinate: float = 0.0
+    line: float = 0.0
+
+    def __bool__(self) -> bool:
+        return self.coordinate > 0 or self.line > 0
+
+    def __call__(self, expected: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+        loss = expected.new_zeros(())
+        if self.coordinate > 0:
+            loss = loss + self.coordinate * (expected - truth).abs().sum(-1).mean()
+        if self.line > 0:
+            loss = loss + self.line * (_flank_bend(expected) - _flank_bend(truth)).abs().mean()
+        return loss
+
+
+def _flank_bend(points: torch.Tensor) -> torch.Tensor:
+    """(N, 7, 2) -> (N, 4): signed distance (px) of each flank's two middle points from its base-top line."""
+    bends = []
+    for base, middle, upper, top in FLANKS:
+        direction = points[:, top] - points[:, base]  # (N, 2)
+        length = direction.norm(dim=-1).clamp(min=1.0)
+        for i in (middle, upper):
+            offset = points[:, i] - points[:, base]
+            bends.append((direction[:, 0] * offset[:, 1] - direction[:, 1] * offset[:, 0]) / length)
+    return torch.stack(bends, dim=-1)
 
 
 @torch.no_grad()

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                    on_epoch=ProgressPrinter(plan["epochs"]) if val_set is not None else None,
                    threads=args.threads, schedule=plan["schedule"], keep_best=plan["keep_best"] and val_set is not None,
                    patience=plan["patience"] if val_set is not None else None,
-                   ema=recipe.ema if recipe is not None else None)
+                   **({k: v for k, v in recipe.train_kwargs().items() if k != "augmentation"} if recipe else {}))
     if result.status == "diverged":
         raise SystemExit(f"retrain: training diverged ({result.reason}); lower lr in {args.config} and retry")
 

@@ -43,7 +43,10 @@ class Head(nn.Module):
         self.head = head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)  # (N, 7, H, W) logits
+        return self.finish(self.conv(x))
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 7, H, W) logits -> heatmaps after the output activation."""
         if self.head == "sigmoid":
             return torch.sigmoid(x)
         if self.head == "softmax":

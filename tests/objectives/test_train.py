@@ -9,7 +9,7 @@ import torch
 from cones.augment import AugmentConfig
 from cones.splits import split
 from cones.synthetic import make_synthetic
-from objectives.train import evaluate, train
+from objectives.train import ShapeLoss, evaluate, soft_argmax, train
 from search_space.config import Config
 
 pytestmark = pytest.mark.slow
@@ -87,3 +87,26 @@ def test_without_validation_set_trains_every_epoch_and_reports_the_fit(data):
     assert result.metrics.mean_px == pytest.approx(evaluate(result.model, FAST, train_set).mean_px)
     with pytest.raises(ValueError, match="need a validation set"):
         train(FAST, train_set, None, 2, keep_best=True)
+
+
+def test_soft_argmax_finds_a_sharp_peak():
+    logits = torch.full((1, 2, 64, 48), -50.0)
+    logits[0, 0, 20, 10] = 50.0
+    logits[0, 1, 5, 40] = 50.0
+    assert torch.allclose(soft_argmax(logits), torch.tensor([[[10.0, 20.0], [40.0, 5.0]]]), atol=1e-3)
+
+
+def test_line_term_punishes_a_bent_flank_but_not_the_labels_own_bend():
+    cone = torch.tensor([[[33.0, 50.0], [29.0, 36.0], [28.0, 21.0], [24.0, 4.0], [19.0, 21.0], [17.0, 36.0],
+                          [13.0, 50.0]]])
+    line = ShapeLoss(line=1.0)
+    assert line(cone, cone).item() == 0.0
+    bent = cone.clone()
+    bent[0, 1, 0] += 4.0  # mid-right pushed 4 px outward
+    assert line(bent, cone).item() > 0.1
+    assert ShapeLoss(coordinate=1.0)(bent, cone).item() == pytest.approx(4.0 / 7)
+
+
+def test_shape_terms_train(data):
+    result = train(FAST, *data, 1, shape=ShapeLoss(coordinate=0.1, line=0.1))
+    assert result.status == "ok" and math.isfinite(result.metrics.mean_px)
