@@ -27,6 +27,7 @@ class Recipe:
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     ema: float | None = None  # decay per step of the weight average that is evaluated and shipped
     shape: ShapeLoss = field(default_factory=ShapeLoss)  # loss terms on the expected keypoints (off by default)
+    balance_teams: bool = False  # every training team drawn equally often
     flip_test: bool = False  # inference: average the heatmaps of the crop and of its mirror image
     decoder: str = "parabola"  # inference: "parabola" (argmax + parabola) or "local" (argmax + window mean)
 
@@ -42,13 +43,17 @@ class Recipe:
         """The fields that decide the trained weights (the benchmark's cache key)."""
         fields = {"version": TRAINING_VERSION, "epochs": self.epochs,
                   "augmentation": dataclasses.asdict(self.augmentation), "ema": self.ema}
-        if self.shape:  # only when on, so the keys of runs cached before it existed stay valid
+        # Later levers join the key only when on, so the keys of runs cached before they existed stay valid.
+        if self.shape:
             fields["shape"] = dataclasses.asdict(self.shape)
+        if self.balance_teams:
+            fields["balance_teams"] = True
         return fields
 
     def train_kwargs(self) -> dict:
         """The keywords of ``objectives.train.train`` this recipe sets."""
-        return {"augmentation": self.augmentation, "ema": self.ema, "shape": self.shape if self.shape else None}
+        return {"augmentation": self.augmentation, "ema": self.ema, "shape": self.shape if self.shape else None,
+                "balance_teams": self.balance_teams}
 
     def training_key(self) -> str:
         return hashlib.sha256(json.dumps(self.training(), sort_keys=True).encode()).hexdigest()[:12]
@@ -76,5 +81,6 @@ RECIPES: dict[str, Recipe] = {
     "framing-long": Recipe(epochs=45, augmentation=AugmentConfig.framing()),
     "framing-coord": Recipe(augmentation=AugmentConfig.framing(), shape=ShapeLoss(coordinate=0.1)),
     "framing-line": Recipe(augmentation=AugmentConfig.framing(), shape=ShapeLoss(line=0.1)),
+    "framing-balanced": Recipe(augmentation=AugmentConfig.framing(), balance_teams=True),
 }
 RECIPES["ship"] = RECIPES["today"]  # placeholder until the levers are measured

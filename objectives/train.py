@@ -58,6 +58,7 @@ def train(
     patience: int | None = None,
     ema: float | None = None,
     shape: ShapeLoss | None = None,
+    balance_teams: bool = False,
 ) -> TrainResult:
     """Train ``cfg`` from scratch for up to ``epochs`` epochs and evaluate on ``val_set`` after each.
 
@@ -67,6 +68,8 @@ def train(
     ema: decay per step of an exponential moving average of the weights (e.g. 0.998); the average, not
         the raw weights, is evaluated and returned.
     shape: extra loss terms on the expected keypoints (``ShapeLoss``).
+    balance_teams: draw each team's crops equally often (with replacement), so the largest training team
+        does not set the conventions the model learns.
     val_set None (ship mode, every labelled crop trains): no per-epoch validation, no early stopping; the
         returned metrics are the final model's on the training crops (a fit check, not a generalisation
         estimate) and ``history`` stays empty.
@@ -90,6 +93,7 @@ def train(
     fmt = memory_format(cfg)
     model = create_model(cfg).to(memory_format=fmt)
     average = WeightAverage(model, ema) if ema is not None else None
+    team_weights = balanced_weights(train_set.teams) if balance_teams else None
     evaluated = average.model if average is not None else model
     optimizer = make_optimizer(cfg, model)
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
@@ -101,7 +105,8 @@ def train(
     status, reason, epoch = "ok", "", 0
     for epoch in range(1, epochs + 1):
         bad_loss = train_epoch(model, cfg, optimizer, scheduler, train_set, augmentation, generator, fmt,
-                               after_step=average.update if average is not None else None, shape=shape)
+                               after_step=average.update if average is not None else None, shape=shape,
+                               team_weights=team_weights)
         if bad_loss is not None:
             status, reason = "diverged", f"loss became {bad_loss} in epoch {epoch}"
             break
@@ -135,6 +140,14 @@ def train(
     return TrainResult(status, metrics, epoch, seconds, history, "", evaluated, epoch)
 
 
+def balanced_weights(teams: tuple[str, ...]) -> torch.Tensor:
+    """(N,) sampling weights that give every team the same total weight."""
+    counts: dict[str, int] = {}
+    for team in teams:
+        counts[team] = counts.get(team, 0) + 1
+    return torch.tensor([1.0 / counts[team] for team in teams], dtype=torch.float64)
+
+
 class WeightAverage:
     """An exponential moving average of a model's weights, updated after every optimiser step.
 
@@ -158,11 +171,16 @@ class WeightAverage:
 def train_epoch(model: nn.Module, cfg: Config, optimizer: torch.optim.Optimizer, scheduler, data: ConeSet,
                 augmentation: AugmentConfig, generator: torch.Generator,
                 fmt: torch.memory_format = torch.channels_last,
-                after_step: Callable[[], None] | None = None, shape: ShapeLoss | None = None) -> float | None:
-    """One pass over ``data`` in shuffled batches; returns the loss value if it stopped being finite."""
+                after_step: Callable[[], None] | None = None, shape: ShapeLoss | None = None,
+                team_weights: torch.Tensor | None = None) -> float | None:
+    """One pass over ``data`` in shuffled batches; returns the loss value if it stopped being finite.
+
+    team_weights: (N,) sampling weights; the epoch then draws N crops with replacement by them.
+    """
     model.train()
     height, width = data.images.shape[-2:]
-    order = torch.randperm(len(data), generator=generator)
+    order = (torch.randperm(len(data), generator=generator) if team_weights is None
+             else torch.multinomial(team_weights, len(data), replacement=True, generator=generator))
     for start in range(0, len(order), cfg.batch_size):
         index = order[start:start + cfg.batch_size]
         if len(index) < 2 and cfg.batch_norm:

@@ -9,7 +9,7 @@ import torch
 from cones.augment import AugmentConfig
 from cones.splits import split
 from cones.synthetic import make_synthetic
-from objectives.train import ShapeLoss, evaluate, soft_argmax, train
+from objectives.train import ShapeLoss, balanced_weights, evaluate, soft_argmax, train
 from search_space.config import Config
 
 pytestmark = pytest.mark.slow
@@ -110,3 +110,10 @@ def test_line_term_punishes_a_bent_flank_but_not_the_labels_own_bend():
 def test_shape_terms_train(data):
     result = train(FAST, *data, 1, shape=ShapeLoss(coordinate=0.1, line=0.1))
     assert result.status == "ok" and math.isfinite(result.metrics.mean_px)
+
+
+def test_balanced_weights_give_every_team_the_same_share():
+    weights = balanced_weights(("a",) * 6 + ("b",) * 2)
+    assert weights[:6].sum().item() == pytest.approx(weights[6:].sum().item())
+    draws = torch.multinomial(weights, 8000, replacement=True, generator=torch.Generator().manual_seed(0))
+    assert 0.45 < (draws >= 6).double().mean().item() < 0.55
