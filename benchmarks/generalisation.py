@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_reference:
         runs.append((REFERENCE, hand_designs()[REFERENCE], "today", RECIPES["today"]))
     summary = benchmark(data, data_id, runs, seeds=range(args.seeds), jobs=args.jobs)
+    summary["latency_ms"] = inference_latency(cfg)
     print(format_summary(summary))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1) + "\n")
@@ -225,6 +226,27 @@ def _span_table(folds: list[dict], variant: str) -> dict:
     return {name: [n, total / n] for name, (n, total) in table.items() if n}
 
 
+def inference_latency(cfg: Config, repeats: int = 100) -> dict:
+    """ONNX Runtime ms per crop (median, one thread) of ``cfg`` under each inference choice, batch 1 and 32.
+    The weights do not change the time, so the model is exported untrained."""
+    import tempfile
+
+    from benchmarks.inference import latency
+    from deploy.exported import ExportedModel
+    from deploy.onnx_export import export_onnx
+    from search_space.registry import create_model
+
+    times = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for flip, decoder in INFERENCE_VARIANTS:
+            path = Path(folder) / f"{_variant(flip, decoder)}.onnx"
+            torch.manual_seed(0)
+            export_onnx(create_model(cfg), cfg, path, flip_test=flip, decoder=decoder)
+            model = ExportedModel(path, threads=1)
+            times[_variant(flip, decoder)] = {batch: latency(model, batch, repeats, 10)[0] for batch in (1, 32)}
+    return times
+
+
 def format_summary(summary: dict) -> str:
     teams = summary["teams"]
     lines = [f"{'model':<17} {'recipe':<13} {'inference':<15} {'team':<6} {'mean px':>8} {'PCK@1':>6} "
@@ -240,6 +262,9 @@ def format_summary(summary: dict) -> str:
         spread = f"{min(seeds):.3f} - {max(seeds):.3f}" if len(seeds) > 1 else "one seed"
         spans_text = "  ".join(f"{name}: {mean:.2f} (n={n})" for name, (n, mean) in row["by_span"].items())
         lines.append(f"{' ' * len(head)} mean over teams by seed: {spread}; by cone height px: {spans_text}")
+    if "latency_ms" in summary:
+        lines.append("ONNX Runtime latency of the config, 1 thread, median ms per crop at batch 1 / 32: " + "; ".join(
+            f"{name} {t[1]:.3f} / {t[32]:.3f}" for name, t in summary["latency_ms"].items()))
     return "\n".join(lines)
 
 

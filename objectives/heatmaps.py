@@ -64,9 +64,11 @@ def decode_local(heatmaps: torch.Tensor, radius: int = 2) -> torch.Tensor:
     index = flat.argmax(dim=-1)  # (N, K)
     y = torch.div(index, w, rounding_mode="floor")
     x = index - y * w
-    offsets = torch.arange(-radius, radius + 1, device=heatmaps.device)
-    dy, dx = torch.meshgrid(offsets, offsets, indexing="ij")
-    dx, dy = dx.reshape(-1), dy.reshape(-1)  # (M,), M = (2r+1)^2
+    side = 2 * radius + 1
+    # Window offsets (M,), M = (2r+1)^2, row-major; made as floats and cast, which exports as plain constants.
+    fdx = (torch.arange(side * side, device=heatmaps.device, dtype=heatmaps.dtype) % side) - radius
+    fdy = torch.floor(torch.arange(side * side, device=heatmaps.device, dtype=heatmaps.dtype) / side) - radius
+    dx, dy = fdx.long(), fdy.long()
     xx = x[..., None] + dx  # (N, K, M)
     yy = y[..., None] + dy
     # A pixel counts only if its mirror image about the peak is inside too: a window cut by the border stays
@@ -75,12 +77,11 @@ def decode_local(heatmaps: torch.Tensor, radius: int = 2) -> torch.Tensor:
     inside = ((xx >= 0) & (xx < w) & (yy >= 0) & (yy < h) & (mirror_x >= 0) & (mirror_x < w)
               & (mirror_y >= 0) & (mirror_y < h)).to(heatmaps.dtype)
     values = flat.gather(-1, yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1))  # (N, K, M)
-    weights = values.clamp(min=0) * inside
-    total = weights.sum(-1)
-    # A window with no positive mass (a dead linear head) falls back to the argmax itself.
-    safe = torch.where(total > 0, total, torch.ones_like(total))
-    mean_dx = (weights * dx.to(heatmaps.dtype)).sum(-1) / safe
-    mean_dy = (weights * dy.to(heatmaps.dtype)).sum(-1) / safe
+    weights = torch.relu(values) * inside
+    # A window with no positive mass (a dead linear head) falls back to the argmax itself: 0 / tiny = 0.
+    total = weights.sum(-1) + torch.finfo(heatmaps.dtype).tiny
+    mean_dx = (weights * fdx).sum(-1) / total
+    mean_dy = (weights * fdy).sum(-1) / total
     return torch.stack([x.to(heatmaps.dtype) + mean_dx, y.to(heatmaps.dtype) + mean_dy], dim=-1)
 
 
