@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from cones.augment import AugmentConfig
+from cones.coco import DEFAULT_MARGIN
 from cones.load import load_data
 from cones.splits import split
 from cones.types import KEYPOINT_NAMES
@@ -81,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--reproduce: using the search's data {data_dir}")
     elif data_dir is None and searched_on not in (None, "synthetic"):
         print(f"note: the search ran on {searched_on}; pass --data {searched_on} to retrain on it")
-    data = load_data(data_dir)
+    try:
+        data = load_data(data_dir, margin=args.margin)
+    except ValueError as error:  # a missing folder, a file that is not an export
+        raise SystemExit(f"retrain: {error}") from None
     holdout = held_out(args, data_split)
     if holdout is None:
         train_set, val_set = data, None
@@ -175,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = doc_parser(__doc__)
     parser.add_argument("--config", required=True, help="JSON written by runners/export.py (or edited from one)")
-    parser.add_argument("--data", metavar="DIR", help="Supervisely export with ann/ and img/ (default: synthetic cones)")
+    parser.add_argument("--data", metavar="DIR", help="Supervisely export with ann/ and img/, or COCO keypoints .json "
+                                                      "(default: synthetic cones)")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                        help=f"COCO full frames: box margin per side when cutting crops (default {DEFAULT_MARGIN})")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for model.pt, model.onnx, metrics.json")
     parser.add_argument("--epochs", type=int, help="epoch budget (default: chosen on held-out runs, see above; the "
                                                    "trial's own with --reproduce)")
@@ -199,6 +206,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--epochs must be >= 1, got {args.epochs}")
     if args.patience < 0:
         parser.error(f"--patience must be >= 0, got {args.patience}")
+    if not args.margin >= 0:
+        parser.error(f"--margin must be >= 0, got {args.margin}")
     if args.search_split and args.val_teams is not None:
         parser.error("--search-split and --val-teams both choose what is held out; give one")
     return args

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import optuna
 
+from cones.coco import DEFAULT_MARGIN
 from objectives.study import DEFAULT_STORAGE, SAMPLERS, describe, enqueue_hand_designs, open_storage, open_study
 from objectives.trial import Objective, TrialDiverged, TrialSettings, finished
 from objectives.progress import Progress, summary
@@ -37,7 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--trials", type=int, default=200,
                    help="finish when the study holds this many finished trials, counting earlier runs (default 200)")
     p.add_argument("--data", type=Path, default=None,
-                   help="Supervisely export (img/ + ann/); default: generated synthetic cones, for a demo")
+                   help="Supervisely export (img/ + ann/) or COCO keypoints .json (CVAT, Label Studio); default: "
+                        "generated synthetic cones, for a demo")
     p.add_argument("--storage", default=DEFAULT_STORAGE,
                    help=f"Optuna storage URL (default {DEFAULT_STORAGE}; postgresql+psycopg://... for many machines)")
     p.add_argument("--study-name", default="keypoints", help="study to create or continue (default keypoints)")
@@ -63,11 +65,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heartbeat", type=int, default=30,
                    help="seconds between trial heartbeats; a killed run's trial is retried after twice this")
     p.add_argument("--strict", action="store_true", help="fail on malformed annotations instead of skipping them")
+    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                   help=f"COCO full frames: each cone's box grows by this fraction of its size per side before it "
+                        f"is cut out (default {DEFAULT_MARGIN}; crops and Supervisely exports are read as they are)")
     args = p.parse_args(argv)
     if args.trials < 1:
         p.error(f"--trials must be >= 1, got {args.trials}")
     if args.epochs < 1:
         p.error(f"--epochs must be >= 1, got {args.epochs}")
+    if not args.margin >= 0:
+        p.error(f"--margin must be >= 0, got {args.margin}")
     if args.max_kb <= 0:
         p.error(f"--max-kb must be > 0, got {args.max_kb}")
     if args.workers < 1:
@@ -84,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     from cones.splits import describe_split, split
 
     val_teams = [t.strip() for t in args.val_teams.split(",")] if args.val_teams else None
-    data = load_data(args.data, strict=args.strict)
+    try:
+        data = load_data(args.data, strict=args.strict, margin=args.margin)
+    except ValueError as error:  # a missing folder, a file that is not an export, --strict with bad files
+        raise SystemExit(f"search: {error}") from None
     try:
         train_set, val_set = split(data, val_fraction=args.val_fraction, val_teams=val_teams, seed=args.seed)
     except ValueError as error:
@@ -99,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     storage = open_storage(args.storage, heartbeat_interval=args.heartbeat)
     study = open_study(storage, args.study_name, settings, sampler=args.sampler,
                        early_stopping=not args.no_early_stopping)
-    describe(study, settings, data=str(args.data.resolve()) if args.data else "synthetic", split=split_text,
+    data_name = str(args.data.resolve()) if args.data else "synthetic"
+    if args.margin != DEFAULT_MARGIN and args.data and args.data.suffix == ".json":
+        data_name += f" (margin {args.margin:g})"  # other crops: a study must not mix the two
+    describe(study, settings, data=data_name, split=split_text,
              val_teams=val_teams, val_fraction=args.val_fraction, train_size=len(train_set), val_size=len(val_set))
     if not args.no_baselines:
         added = enqueue_hand_designs(study)

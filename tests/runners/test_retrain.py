@@ -108,3 +108,10 @@ def test_unknown_val_team_is_named(data_dir, tmp_path):
     config = write_record(tmp_path / "best.json")
     with pytest.raises(SystemExit, match="val team 'tuwr' is not in the data; known teams: synthetic"):
         main(["--config", config, "--data", str(data_dir), "--out", str(tmp_path / "m"), "--val-teams", "tuwr"])
+
+
+def test_missing_data_is_one_line_naming_it(tmp_path):
+    config = write_record(tmp_path / "best.json")
+    with pytest.raises(SystemExit, match=r"retrain: .*nowhere: no such directory"):
+        main(["--config", config, "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m")])
+    assert not (tmp_path / "m").exists()

@@ -210,3 +210,10 @@ def test_without_data_the_search_runs_on_announced_synthetic_cones(tmp_path, iso
     assert "using 120 synthetic cones" in capsys.readouterr().out
     study = optuna.load_study(study_name="keypoints", storage=url)
     assert finished(study) == 2 and study.user_attrs["data"] == "synthetic"
+
+
+def test_missing_data_is_one_line_and_no_study_is_created(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(SystemExit, match=r"search: .*nowhere: no such directory"):
+        search.main(["--data", str(tmp_path / "nowhere"), "--trials", "1", "--storage", storage])
+    assert not (tmp_path / "s.db").exists()
