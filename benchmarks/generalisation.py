@@ -98,8 +98,10 @@ def read_config(path: str) -> Config:
 
 
 def benchmark(data: ConeSet, data_id: str, runs: list[tuple[str, Config, str, Recipe]], seeds, jobs: int = 1,
-              log=print) -> dict:
-    """runs: (model label, config, recipe name, recipe). Returns {"rows": [...], "folds": [...]}."""
+              log=print, need_weights: bool = False) -> dict:
+    """runs: (model label, config, recipe name, recipe). Returns {"rows": [...], "folds": [...]}.
+
+    need_weights: retrain cached runs whose weights were not kept (runs from before they were)."""
     teams = sorted(set(data.teams))
     todo, folds = [], []
     for label, cfg, recipe_name, recipe in runs:
@@ -108,6 +110,8 @@ def benchmark(data: ConeSet, data_id: str, runs: list[tuple[str, Config, str, Re
                 path = run_path(cfg, recipe, data_id, team, seed)
                 key = dict(model=label, recipe=recipe_name, team=team, seed=seed, path=path)
                 cached = read_run(path)
+                if cached is not None and need_weights and not path.with_suffix(".pt").is_file():
+                    cached = None
                 if cached is not None:
                     if "data_id" not in cached:  # written before runs carried their key
                         cached = write_run(path, cfg, recipe, data_id, team, seed, cached)

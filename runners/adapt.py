@@ -1,0 +1,185 @@
+"""Adapt a shipped model to your camera with a few dozen of your own labelled crops (10-100 is typical).
+
+    python runners/adapt.py --model model/ --data our_crops/ --out adapted/
+    python runners/adapt.py --model model/ --data our_crops/ --shared ../shared/cones_dataset --out adapted/
+
+Fine-tunes the model ``runners/retrain.py`` wrote (``--model`` is its folder) on the crops in ``--data``
+(any export ``--data`` reads elsewhere), with augmentation and a short schedule, and chooses the step by the
+error on a frame-grouped part of your crops held out for it (``--holdout``). So as not to forget what the
+shipped model knew, batch-norm statistics stay frozen and crops of the data the model shipped from (as
+``metrics.json`` records it, or ``--shared``) are mixed into every step; when that data is not at hand the
+weights are held near the shipped ones instead (L2-SP, ``--penalty``), which adapts less. If no step beats the shipped model on your held-out crops, the shipped weights are kept and
+the command says so. Writes to ``--out`` (a new folder; ``--model`` is never written to) the same three files
+as retrain: ``model.pt``, ``model.onnx`` (same contract, same inference, same bytes) and ``metrics.json``
+(the held-out error before and after, and what the crude fix, each keypoint's mean offset, would give).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from cones.load import load_data
+from cones.splits import split
+from deploy.onnx_export import OversizeError, export_onnx
+from objectives.adapt import MIN_CROPS, AdaptSettings, fine_tune, keypoint_errors, mean_offset, summarise_errors
+from objectives.recipe import RECIPES
+from runners.cli import doc_parser
+from runners.retrain import check_agreement
+from search_space.config import Config
+from search_space.registry import create_model
+from search_space.size import BYTES_PER_KB, measure
+
+DEFAULT_HOLDOUT = 0.3
+DEFAULT_STEPS = 300
+# Without shared crops to mix in, the pull towards the shipped weights. Mixing shared crops in is the
+# default because it adapted better (docs/decisions.md); the penalty is the fallback without them.
+DEFAULT_PENALTY = 0.1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    shipped_dir, out = Path(args.model), Path(args.out)
+    cfg, model, shipped_metrics = read_shipped(shipped_dir)
+    check_out(out, shipped_dir)
+    shared_dir = args.shared or shipped_data(shipped_metrics)
+    try:
+        new = load_data(args.data)
+        shared = load_data(shared_dir) if shared_dir else None
+    except ValueError as error:
+        raise SystemExit(f"adapt: {error}") from None
+    if len(new) < MIN_CROPS:
+        raise SystemExit(f"adapt: {args.data} has {len(new)} usable labelled crops; adapting needs at least "
+                         f"{MIN_CROPS} (label a few more of your own crops)")
+    try:
+        new_train, new_holdout = split(new, val_fraction=args.holdout, seed=args.seed)
+    except ValueError as error:
+        raise SystemExit(f"adapt: {args.data}: {error}; the held-out crops must come from other frames than "
+                         "the ones adapted on") from None
+
+    recipe = RECIPES.get(shipped_metrics.get("recipe", {}).get("name", "ship"), RECIPES["ship"])
+    inference = shipped_inference(shipped_metrics)
+    settings = AdaptSettings(steps=args.steps, penalty=0.0 if shared is not None else args.penalty,
+                             augmentation=recipe.augmentation)
+    print(f"adapting {shipped_dir / 'model.pt'} ({cfg.family} w{cfg.width} d{cfg.depth}) on {len(new_train)} crops "
+          f"of {args.data}, {len(new_holdout)} held out (other frames)"
+          + (f", {len(shared)} shared crops mixed in" if shared is not None else f", L2-SP penalty {settings.penalty}"))
+    result = fine_tune(model, cfg, new_train, new_holdout, shared=shared, settings=settings, seed=args.seed,
+                       threads=args.threads, **inference)
+    offset = mean_offset(model, cfg, new_train, **inference)
+    crude = summarise_errors(keypoint_errors(model, cfg, new_holdout, offset=offset, **inference))
+
+    before, after = result.before, result.after
+    if result.kept_shipped:
+        print(f"no step beat the shipped model on the {len(new_holdout)} held-out crops "
+              f"({before.mean_px:.3f} px): keeping the shipped weights")
+    else:
+        print(f"held-out crops: {before.mean_px:.3f} px -> {after.mean_px:.3f} px (step {result.best_step} of "
+              f"{result.steps}), PCK@2 {before.pck2:.1%} -> {after.pck2:.1%}")
+    print(f"(the crude fix, each keypoint's mean offset subtracted, would give {crude['mean_px']:.3f} px)")
+
+    out.mkdir(parents=True, exist_ok=True)  # new, or empty (check_out)
+    adapted = result.model.eval()
+    torch.save({"config": cfg.to_dict(),
+                "state_dict": {k: v.detach().cpu().contiguous() for k, v in adapted.state_dict().items()},
+                "metrics": after.to_dict()}, out / "model.pt")
+    cap = int(shipped_metrics.get("max_bytes", measure(cfg).weight_bytes))
+    try:
+        exported = export_onnx(adapted, cfg, out / "model.onnx", max_bytes=cap, **inference)
+    except OversizeError as error:
+        raise SystemExit(f"adapt: {error}") from None
+    agreement = check_agreement(adapted, out / "model.onnx", new_holdout, **inference)
+    metrics = {
+        "config": cfg.to_dict(), "mode": "adapted", "shipped_model": str(shipped_dir),
+        "data": str(args.data), "adapt_crops": len(new_train), "holdout_crops": len(new_holdout),
+        "shared": str(shared_dir) if shared_dir else None,
+        "holdout_before": before.to_dict(), "holdout_after": after.to_dict(),
+        "holdout_mean_offset_fix": crude, "mean_offset_px": offset.tolist(),
+        "kept_shipped_weights": result.kept_shipped, "best_step": result.best_step, "steps": result.steps,
+        "history": result.history, "settings": {**asdict(replace(settings, augmentation=None)),
+                                                "augmentation": asdict(settings.augmentation)},
+        "inference": ("flip+" if inference["flip_test"] else "") + inference["decoder"],
+        "weight_bytes": exported.weight_bytes, "weight_kb": exported.weight_bytes / BYTES_PER_KB, "max_bytes": cap,
+        "onnx_vs_torch_max_px": agreement["max_px"], "onnx_agrees": agreement["agrees"],
+        "command": "python " + " ".join([sys.argv[0] if argv is None else "runners/adapt.py",
+                                         *(sys.argv[1:] if argv is None else argv)]),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"wrote {out / 'model.pt'}, {out / 'model.onnx'} ({exported.weight_bytes} bytes), {out / 'metrics.json'}")
+    if not agreement["agrees"]:
+        raise SystemExit(f"adapt: ONNX Runtime and torch disagree by {agreement['max_px']:.3g} px; do not ship "
+                         f"{out / 'model.onnx'}")
+    return 0
+
+
+def parse_args(argv: list[str] | None):
+    parser = doc_parser(__doc__)
+    parser.add_argument("--model", required=True, metavar="DIR", help="the folder retrain.py wrote (model.pt)")
+    parser.add_argument("--data", required=True, metavar="DIR", help="your labelled crops")
+    parser.add_argument("--out", required=True, metavar="DIR", help="a new folder for the adapted model")
+    parser.add_argument("--shared", metavar="DIR", help="the data the model shipped from, mixed into every step")
+    parser.add_argument("--holdout", type=float, default=DEFAULT_HOLDOUT,
+                        help=f"fraction of your crops' frames held out to choose the step (default {DEFAULT_HOLDOUT})")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"most fine-tuning steps (default {DEFAULT_STEPS})")
+    parser.add_argument("--penalty", type=float, default=DEFAULT_PENALTY,
+                        help=f"L2-SP weight without --shared (default {DEFAULT_PENALTY})")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    if not 0 < args.holdout < 1:
+        parser.error(f"--holdout must be between 0 and 1, got {args.holdout}")
+    if args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    if args.penalty < 0:
+        parser.error(f"--penalty must be >= 0, got {args.penalty}")
+    return args
+
+
+def read_shipped(folder: Path) -> tuple[Config, torch.nn.Module, dict]:
+    path = folder / "model.pt"
+    if not path.is_file():
+        raise SystemExit(f"adapt: --model {folder}: no model.pt there; pass the folder runners/retrain.py wrote")
+    try:
+        saved = torch.load(path, weights_only=True)
+        cfg = Config.from_dict(saved["config"])
+        model = create_model(cfg)
+        model.load_state_dict(saved["state_dict"])
+    except Exception as error:  # a foreign or damaged file: say which, without a traceback
+        raise SystemExit(f"adapt: {path} is not a model retrain.py wrote ({type(error).__name__}: {error})") from None
+    metrics_path = folder / "metrics.json"
+    try:
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    except json.JSONDecodeError:
+        metrics = {}
+    return cfg, model.eval(), metrics
+
+
+def shipped_data(metrics: dict) -> str | None:
+    """The export the shipped model was trained on, when retrain recorded one that is still there."""
+    data = (metrics.get("data") or {}).get("data")
+    if data and data != "synthetic" and Path(data).exists():
+        print(f"mixing in the data the model shipped from: {data} (--shared to choose another)")
+        return data
+    return None
+
+
+def shipped_inference(metrics: dict) -> dict:
+    """The shipped model's flip averaging and decoder, so the adapted model reads heatmaps the same way."""
+    name = str(metrics.get("inference", "parabola"))
+    return {"flip_test": name.startswith("flip+"), "decoder": name.removeprefix("flip+")}
+
+
+def check_out(out: Path, shipped: Path) -> None:
+    if out.resolve() == shipped.resolve():
+        raise SystemExit(f"adapt: --out {out} is the shipped model's folder; the shipped model is never written "
+                         "over, pick a new folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SystemExit(f"adapt: --out {out} already exists and is not empty; pick a new folder (nothing is "
+                         "overwritten)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""objectives.adapt: a fine-tune on a few crops of a team whose labels are shifted learns most of the shift
+(better than subtracting each keypoint's mean offset), and a fine-tune that only hurts keeps the shipped weights."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cones.augment import AugmentConfig
+from cones.splits import split
+from cones.synthetic import make_synthetic
+from cones.types import ConeSet
+from objectives.adapt import AdaptSettings, fine_tune, keypoint_errors, mean_offset
+from objectives.heatmaps import decode
+from objectives.train import predict_heatmaps, train
+from search_space.config import Config
+
+pytestmark = pytest.mark.slow
+SIZE = (24, 32)  # half-size crops: a usable base model in seconds (the networks are fully convolutional)
+CFG = Config(family="unet", width=6, depth=2, batch_norm=True, head="softmax", loss="ce", batch_size=16, lr=3e-3,
+             sigma=1.0)
+# The invented team's labelling convention: mid points pushed outward, the right upper point down.
+SHIFT = torch.zeros(7, 2)
+SHIFT[1, 0], SHIFT[5, 0], SHIFT[2, 1] = 1.5, -1.5, 1.5
+SHIFTED = (1, 2, 5)
+
+
+@pytest.fixture(scope="module")
+def setting():
+    torch.manual_seed(0)
+    shared = make_synthetic(600, seed=1, size=SIZE)
+    base = train(CFG, shared, None, 8, augmentation=AugmentConfig.off(), threads=2).model
+    new = make_synthetic(160, seed=9, size=SIZE)
+    new = ConeSet(new.images, new.keypoints + SHIFT, new.bad_quality, new.names, new.teams, new.frames)
+    pool, test = split(new, val_fraction=0.5, seed=0)
+    adapt_train, holdout = split(pool, val_fraction=0.3, seed=0)
+    return base, shared, adapt_train, holdout, test
+
+
+def _offset(model, data: ConeSet) -> torch.Tensor:
+    return (decode(predict_heatmaps(model, data.images)) - data.keypoints).mean(dim=0)  # (7, 2)
+
+
+def test_fine_tune_learns_most_of_a_teams_shift_and_beats_the_mean_offset(setting):
+    base, shared, adapt_train, holdout, test = setting
+    settings = AdaptSettings(augmentation=AugmentConfig.off())
+    result = fine_tune(base, CFG, adapt_train, holdout, shared=shared, settings=settings)
+    assert not result.kept_shipped and result.after.mean_px < result.before.mean_px
+    before = _offset(base, test)[list(SHIFTED)].abs().sum()
+    after = _offset(result.model, test)[list(SHIFTED)].abs().sum()
+    assert after < 0.6 * before  # at least 40% of the systematic shift is gone on crops never seen
+    crude = keypoint_errors(base, CFG, test, offset=mean_offset(base, CFG, adapt_train)).mean()
+    assert keypoint_errors(result.model, CFG, test).mean() < crude < keypoint_errors(base, CFG, test).mean()
+
+
+def test_a_fine_tune_that_only_hurts_keeps_the_shipped_weights(setting):
+    base, shared, adapt_train, holdout, _ = setting
+    wild = AdaptSettings(steps=40, lr_scale=3000.0, augmentation=AugmentConfig.off())
+    result = fine_tune(base, CFG, adapt_train, holdout, shared=shared, settings=wild)
+    assert result.kept_shipped and result.best_step == 0 and result.after == result.before
+    for name, value in result.model.state_dict().items():
+        assert torch.equal(value, base.state_dict()[name])
