@@ -1,5 +1,6 @@
-"""objectives.adapt: a fine-tune on a few crops of a team whose labels are shifted learns most of the shift
-(better than subtracting each keypoint's mean offset), and a fine-tune that only hurts keeps the shipped weights."""
+"""objectives.adapt: a fine-tune on a few crops of an invented team, with its own camera (another colour
+pipeline) and its own labelling convention (some keypoints shifted), learns most of the shift and beats
+subtracting each keypoint's mean offset; a fine-tune that only hurts keeps the shipped weights."""
 from __future__ import annotations
 
 import pytest
@@ -30,7 +31,8 @@ def setting():
     shared = make_synthetic(600, seed=1, size=SIZE)
     base = train(CFG, shared, None, 8, augmentation=AugmentConfig.off(), threads=2).model
     new = make_synthetic(160, seed=9, size=SIZE)
-    new = ConeSet(new.images, new.keypoints + SHIFT, new.bad_quality, new.names, new.teams, new.frames)
+    camera = (new.images.float() * 0.7).to(torch.uint8)[:, [2, 1, 0]]  # darker, red and blue swapped
+    new = ConeSet(camera, new.keypoints + SHIFT, new.bad_quality, new.names, new.teams, new.frames)
     pool, test = split(new, val_fraction=0.5, seed=0)
     adapt_train, holdout = split(pool, val_fraction=0.3, seed=0)
     return base, shared, adapt_train, holdout, test
@@ -47,9 +49,10 @@ def test_fine_tune_learns_most_of_a_teams_shift_and_beats_the_mean_offset(settin
     assert not result.kept_shipped and result.after.mean_px < result.before.mean_px
     before = _offset(base, test)[list(SHIFTED)].abs().sum()
     after = _offset(result.model, test)[list(SHIFTED)].abs().sum()
-    assert after < 0.6 * before  # at least 40% of the systematic shift is gone on crops never seen
+    assert after < 0.5 * before  # most of the systematic shift is gone, on crops never seen
     crude = keypoint_errors(base, CFG, test, offset=mean_offset(base, CFG, adapt_train)).mean()
-    assert keypoint_errors(result.model, CFG, test).mean() < crude < keypoint_errors(base, CFG, test).mean()
+    adapted = keypoint_errors(result.model, CFG, test).mean()
+    assert adapted < crude and adapted < 0.7 * keypoint_errors(base, CFG, test).mean()
 
 
 def test_a_fine_tune_that_only_hurts_keeps_the_shipped_weights(setting):
