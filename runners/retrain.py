@@ -195,6 +195,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--val-teams", nargs="*", metavar="TEAM",
                         help="measure: hold these teams out (space- or comma-separated) and validate on them; with "
                              "no team, a frame split of the JSON's val_fraction")
+    parser.add_argument("--flip-test", action="store_true",
+                        help="average each crop's heatmaps with its mirror image's inside the ONNX graph (lower error "
+                             "on new cameras, twice the latency; benchmarks/generalisation.py measures both)")
     parser.add_argument("--search-split", action="store_true",
                         help="measure: hold out what the search validated on (the JSON's split)")
     parser.add_argument("--max-kb", type=float, help="size cap in KB (default: the study's cap from the JSON)")
@@ -297,6 +300,8 @@ def training_plan(args: argparse.Namespace, record: dict) -> dict:
                 "keep_best": False, "patience": None, "recipe": None, "recipe_name": "the search's",
                 "epochs_chosen_by": "--epochs" if args.epochs else "the search's trial"}
     recipe = RECIPES[args.recipe]
+    if args.flip_test:
+        recipe = recipe.replace(flip_test=True)
     return {"epochs": args.epochs or recipe.epochs, "seed": seed, "schedule": "cosine",
             "augmentation": recipe.augmentation, "keep_best": True, "patience": args.patience or None,
             "recipe": recipe, "recipe_name": args.recipe,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cones.synthetic import make_synthetic, save_supervisely
-from deploy.exported import initializer_bytes
+from deploy.exported import ExportedModel, initializer_bytes
 from cones.cache import cache_path
 from cones.load import load_data
 from objectives.heldout_runs import run_path, write_run
@@ -51,6 +51,17 @@ def test_ship_mode_trains_on_every_crop_and_writes_the_three_files(data_dir, tmp
     create_model(CFG).load_state_dict(saved["state_dict"])
     printed = capsys.readouterr().out
     assert "ship mode: all 32 crops train" in printed and "fit only" in printed
+
+
+def test_flip_test_goes_into_the_onnx_graph(data_dir, tmp_path):
+    out = tmp_path / "flipped"
+    config = write_record(tmp_path / "best.json")
+    main(["--config", config, "--data", str(data_dir), "--out", str(out), "--epochs", "1", "--threads", "1",
+          "--flip-test"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["inference"].startswith("flip+") and metrics["recipe"]["flip_test"] is True
+    assert metrics["onnx_agrees"]  # torch's flip average and the graph's agree
+    assert ExportedModel(out / "model.onnx").metadata["inference"] == metrics["inference"]
 
 
 def test_val_teams_alone_measures_on_a_frame_split(data_dir, tmp_path, capsys):
