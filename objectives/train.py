@@ -24,9 +24,9 @@ from objectives.metrics import Metrics, keypoint_metrics
 from search_space.config import Config
 from search_space.registry import create_model, memory_format
 
-# on_epoch(epoch, metrics) is called after every epoch (1-based) with the validation metrics; returning True
-# stops training there (the search's pruning).
-EpochCallback = Callable[[int, Metrics], "bool | None"]
+# on_epoch(epoch, metrics) is called after every epoch (1-based) with the validation metrics (None without a
+# validation set); returning True stops training there (the search's pruning).
+EpochCallback = Callable[[int, "Metrics | None"], "bool | None"]
 
 EVAL_BATCH = 256
 
@@ -82,8 +82,8 @@ def train(
     if len(train_set) == 0 or (validate and len(val_set) == 0):
         raise ValueError(f"need training and validation samples, got {len(train_set)} and "
                          f"{len(val_set) if validate else 'no validation set'}")
-    if not validate and (keep_best or patience or on_epoch is not None):
-        raise ValueError("keep_best, patience and on_epoch need a validation set")
+    if not validate and (keep_best or patience):
+        raise ValueError("keep_best and patience need a validation set")
     if threads:
         torch.set_num_threads(threads)
     augmentation = AugmentConfig() if augmentation is None else augmentation
@@ -111,6 +111,9 @@ def train(
             status, reason = "diverged", f"loss became {bad_loss} in epoch {epoch}"
             break
         if not validate:
+            if on_epoch is not None and on_epoch(epoch, None):
+                status = "stopped"
+                break
             if epoch < epochs:
                 continue
             metrics = evaluate(evaluated, cfg, train_set)

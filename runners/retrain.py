@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
              else "best epoch's weights, no early stopping"))
     recipe = plan["recipe"]
     result = train(cfg, train_set, val_set, plan["epochs"], seed=plan["seed"], augmentation=plan["augmentation"],
-                   on_epoch=ProgressPrinter(plan["epochs"]) if val_set is not None else None,
+                   on_epoch=ProgressPrinter(plan["epochs"]),
                    threads=args.threads, schedule=plan["schedule"], keep_best=plan["keep_best"] and val_set is not None,
                    patience=plan["patience"] if val_set is not None else None,
                    **({k: v for k, v in recipe.train_kwargs().items() if k != "augmentation"} if recipe else {}))
@@ -316,11 +316,14 @@ class ProgressPrinter:
         self.started = time.perf_counter()
         self.best = (math.inf, 0)
 
-    def __call__(self, epoch: int, metrics: Metrics) -> bool:
-        if metrics.mean_px < self.best[0]:
-            self.best = (metrics.mean_px, epoch)
+    def __call__(self, epoch: int, metrics: Metrics | None) -> bool:
         per_epoch = (time.perf_counter() - self.started) / epoch
         left = per_epoch * (self.epochs - epoch)
+        if metrics is None:  # ship mode: nothing held out to score
+            print(f"epoch {epoch:>3}/{self.epochs}  {per_epoch:5.1f} s/epoch  {_duration(left)} left", flush=True)
+            return False
+        if metrics.mean_px < self.best[0]:
+            self.best = (metrics.mean_px, epoch)
         print(f"epoch {epoch:>3}/{self.epochs}  val {metrics.mean_px:7.3f} px  best {self.best[0]:7.3f} px "
               f"(epoch {self.best[1]})  {per_epoch:5.1f} s/epoch  {_duration(left)} left", flush=True)
         return False

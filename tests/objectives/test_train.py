@@ -85,6 +85,9 @@ def test_without_validation_set_trains_every_epoch_and_reports_the_fit(data):
     result = train(FAST, train_set, None, 2)
     assert result.status == "ok" and result.epochs == 2 and result.history == []
     assert result.metrics.mean_px == pytest.approx(evaluate(result.model, FAST, train_set).mean_px)
+    seen = []
+    train(FAST, train_set, None, 2, on_epoch=lambda epoch, metrics: seen.append((epoch, metrics)))
+    assert seen == [(1, None), (2, None)]  # progress, with nothing to score
     with pytest.raises(ValueError, match="need a validation set"):
         train(FAST, train_set, None, 2, keep_best=True)
 
