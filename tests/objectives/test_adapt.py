@@ -57,7 +57,7 @@ def test_fine_tune_learns_most_of_a_teams_shift_and_beats_the_mean_offset(settin
 
 def test_a_fine_tune_that_only_hurts_keeps_the_shipped_weights(setting):
     base, shared, adapt_train, holdout, _ = setting
-    wild = AdaptSettings(steps=40, lr_scale=3000.0, augmentation=AugmentConfig.off())
+    wild = AdaptSettings(steps=40, lr_scale=1e30, augmentation=AugmentConfig.off())  # the weights blow up
     result = fine_tune(base, CFG, adapt_train, holdout, shared=shared, settings=wild)
     assert result.kept_shipped and result.best_step == 0 and result.after == result.before
     for name, value in result.model.state_dict().items():

@@ -70,7 +70,7 @@ def test_never_writes_over_the_shipped_model_or_an_existing_folder(shipped, tmp_
 
 
 def test_keeps_the_shipped_weights_and_says_so_when_adapting_hurts(shipped, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(adapt, "AdaptSettings", functools.partial(AdaptSettings, lr_scale=3000.0))
+    monkeypatch.setattr(adapt, "AdaptSettings", functools.partial(AdaptSettings, lr_scale=1e30))
     out = tmp_path / "kept"
     adapt.main(["--model", str(shipped / "model"), "--data", str(shipped / "ours"), "--out", str(out),
                 "--steps", "40", "--threads", "1"])
