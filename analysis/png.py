@@ -77,6 +77,15 @@ def write_png(fig: go.Figure, path: str | Path, width: int = 1100, height: int =
     return path
 
 
+def save_figure(figure: Figure, path: str | Path) -> Path:
+    """Write a matplotlib ``Figure`` (a benchmark's own plot) to ``path`` as PNG, creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    return path
+
+
 def _axis_names(fig: go.Figure) -> list[tuple[str, str]]:
     """(x axis, y axis) pairs in use: those of the traces, shapes and annotations, or ("x", "y") if none."""
     pairs = {(t.xaxis or "x", t.yaxis or "y") for t in fig.data}

@@ -29,12 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from benchmarks.generalisation import benchmark  # noqa: E402
 from cones.splits import split  # noqa: E402
 from cones.types import ConeSet  # noqa: E402
-from objectives.adapt import AdaptSettings, fine_tune, keypoint_errors, mean_offset, summarise_errors  # noqa: E402
+from objectives.adapt import (AdaptSettings, fine_tune, keypoint_errors, mean_offset, pixel_errors,  # noqa: E402
+                               summarise_errors)
+from objectives.train import predict_keypoints  # noqa: E402
 from objectives.heldout_runs import run_path  # noqa: E402
 from objectives.recipe import RECIPES, Recipe  # noqa: E402
 from runners.cli import doc_parser  # noqa: E402
 from search_space.config import Config  # noqa: E402
-from search_space.registry import create_model  # noqa: E402
+from search_space.registry import create_model, memory_format  # noqa: E402
 
 PENALTY = 0.1  # L2-SP weight in the penalty mode (runners/adapt.py's default)
 
@@ -123,10 +125,11 @@ def _curve_task(task) -> list[dict]:
     rows = []
     for budget in budgets:
         labelled, test = labelled_and_test(team_data, budget, seed)
+        predicted = predict_keypoints(model, test.images, memory_format(cfg), **inference)  # shipped, on test
+        offset = mean_offset(model, cfg, labelled, **inference)
         row = {"team": team, "seed": seed, "budget": budget, "labelled": len(labelled), "test": len(test),
-               "shipped": summarise_errors(keypoint_errors(model, cfg, test, **inference)),
-               "offset": summarise_errors(keypoint_errors(model, cfg, test, offset=mean_offset(model, cfg, labelled,
-                                                                                            **inference), **inference))}
+               "shipped": summarise_errors(pixel_errors(predicted, test.keypoints)),
+               "offset": summarise_errors(pixel_errors(predicted - offset, test.keypoints))}
         adapt_train, holdout = split(labelled, val_fraction=0.3, seed=seed)
         for mode in modes:
             settings = AdaptSettings(augmentation=recipe.augmentation)
@@ -169,12 +172,13 @@ def format_table(table: list[dict]) -> str:
 
 
 def draw(table: list[dict], path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from analysis.png import save_figure
 
     teams = sorted({e["team"] for e in table})
-    figure, axes = plt.subplots(1, len(teams), figsize=(4 * len(teams), 3.6), dpi=110, sharey=True)
+    figure = Figure(figsize=(4 * len(teams), 3.6), dpi=110)
+    axes = figure.subplots(1, len(teams), sharey=True)
     for axis, team in zip(np.atleast_1d(axes), teams):
         mine = [e for e in table if e["team"] == team]
         budgets = [e["budget"] for e in mine]
@@ -192,10 +196,7 @@ def draw(table: list[dict], path: str) -> None:
         axis.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("mean px on the team's other crops")
     np.atleast_1d(axes)[0].legend(fontsize=8)
-    figure.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 if __name__ == "__main__":

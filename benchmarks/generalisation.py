@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from cones.splits import split  # noqa: E402
 from cones.types import KEYPOINT_NAMES, ConeSet  # noqa: E402
-from objectives.heatmaps import DECODERS  # noqa: E402
+from objectives.heatmaps import DECODERS, inference_name  # noqa: E402
 from objectives.heldout_runs import read_run, run_path, write_run  # noqa: E402
 from objectives.recipe import INFERENCE_VARIANTS, RECIPES, Recipe  # noqa: E402
 from objectives.train import predict_heatmaps, train  # noqa: E402
@@ -156,21 +156,17 @@ def run_fold(data: ConeSet, cfg: Config, recipe: Recipe, team: str, seed: int, t
     if result.status == "diverged":
         return {"status": "diverged", "reason": result.reason, "history": result.history,
                 "train_seconds": result.train_seconds,
-                "scores": {_variant(f, d): fold_scores(None, test_set) for f, d in INFERENCE_VARIANTS}}
+                "scores": {inference_name(f, d): fold_scores(None, test_set) for f, d in INFERENCE_VARIANTS}}
     truth = test_set.keypoints.double()
     scores = {}
     for flip in (False, True):
         heatmaps = predict_heatmaps(result.model, test_set.images, memory_format(cfg), flip=flip)
         for decoder, decode in DECODERS.items():
             error = torch.linalg.vector_norm(decode(heatmaps).double() - truth, dim=-1)  # (N, 7)
-            scores[_variant(flip, decoder)] = fold_scores(error, test_set)
+            scores[inference_name(flip, decoder)] = fold_scores(error, test_set)
     state = {k: v.detach().cpu().contiguous() for k, v in result.model.state_dict().items()}
     return {"status": "ok", "history": result.history, "train_seconds": round(result.train_seconds, 1),
             "train_crops": len(train_set), "test_crops": len(test_set), "scores": scores, "_state": state}
-
-
-def _variant(flip: bool, decoder: str) -> str:
-    return ("flip+" if flip else "") + decoder
 
 
 def spans(data: ConeSet) -> np.ndarray:
@@ -243,11 +239,11 @@ def inference_latency(cfg: Config, repeats: int = 100) -> dict:
     times = {}
     with tempfile.TemporaryDirectory() as folder:
         for flip, decoder in INFERENCE_VARIANTS:
-            path = Path(folder) / f"{_variant(flip, decoder)}.onnx"
+            path = Path(folder) / f"{inference_name(flip, decoder)}.onnx"
             torch.manual_seed(0)
             export_onnx(create_model(cfg), cfg, path, flip_test=flip, decoder=decoder)
             model = ExportedModel(path, threads=1)
-            times[_variant(flip, decoder)] = {batch: latency(model, batch, repeats, 10)[0] for batch in (1, 32)}
+            times[inference_name(flip, decoder)] = {batch: latency(model, batch, repeats, 10)[0] for batch in (1, 32)}
     return times
 
 

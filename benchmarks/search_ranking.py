@@ -116,11 +116,12 @@ def format_table(table: dict, teams: list[str], val_teams: set[str]) -> str:
 
 
 def draw(table: dict, path: str, study_name: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    figure, axis = plt.subplots(figsize=(6, 4.5), dpi=110)
+    from analysis.png import save_figure
+
+    figure = Figure(figsize=(6, 4.5), dpi=110)
+    axis = figure.subplots()
     search = [t["search_px"] for t in table["trials"]]
     key = "others_px" if "rho_others" in table else "mean_px"
     held_out = [t[key] for t in table["trials"]]
@@ -133,10 +134,7 @@ def draw(table: dict, path: str, study_name: str) -> None:
     axis.set_ylabel(f"leave-one-team-out error, {what} (px)")
     axis.set_title(f"{study_name}: top {len(search)} trials, Spearman rho {rho:+.2f}", fontsize=10)
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 if __name__ == "__main__":

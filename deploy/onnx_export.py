@@ -29,7 +29,7 @@ from torch import nn
 
 from cones.types import DEFAULT_SIZE, FLIP_PERMUTATION, KEYPOINT_NAMES
 from deploy.exported import INPUT_NAME, OUTPUT_NAMES, WEIGHT_PREFIX, initializer_bytes
-from objectives.heatmaps import DECODERS, flip_back
+from objectives.heatmaps import DECODERS, flip_back, inference_name
 from search_space.config import Config
 from search_space.registry import create_model
 from search_space.size import fold_batch_norm, measure
@@ -117,7 +117,7 @@ def export_onnx(model: nn.Module, cfg: Config, path: str | Path, *, max_bytes: i
         "weight_bytes": str(counted.weight_bytes),
         "input": f"{INPUT_NAME}: float32 [N, 3, {height}, {width}] RGB in [0, 1]",
         "keypoints": "(x, y) input pixels, pixel centres",
-        "inference": ("flip+" if flip_test else "") + decoder,
+        "inference": inference_name(flip_test, decoder),
     }
     for key, value in metadata.items():
         entry = proto.metadata_props.add()

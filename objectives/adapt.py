@@ -18,9 +18,8 @@ from torch import nn
 
 from cones.augment import AugmentConfig, augment
 from cones.types import ConeSet
-from objectives.heatmaps import DECODERS
 from objectives.metrics import Metrics
-from objectives.train import evaluate, heatmap_loss, predict_heatmaps
+from objectives.train import evaluate, heatmap_loss, predict_keypoints
 from search_space.config import Config
 from search_space.registry import memory_format
 
@@ -74,7 +73,7 @@ def fine_tune(model: nn.Module, cfg: Config, new_train: ConeSet, new_holdout: Co
     height, width = new_train.images.shape[-2:]
 
     def score(net: nn.Module) -> Metrics:
-        return evaluate(net, cfg, new_holdout, flip=flip_test, decoder=decoder)
+        return evaluate(net, cfg, new_holdout, flip_test=flip_test, decoder=decoder)
 
     before = score(shipped)
     best = (before.mean_px, 0, copy.deepcopy(tuned.state_dict()), before)
@@ -125,17 +124,20 @@ def mean_offset(model: nn.Module, cfg: Config, labelled: ConeSet, *, flip_test: 
                 decoder: str = "parabola") -> torch.Tensor:
     """The crude adaptation: each keypoint's mean error (predicted - true) on the labelled crops, (7, 2) px.
     Subtracting it from every prediction removes a team's systematic shift and nothing else."""
-    predicted = DECODERS[decoder](predict_heatmaps(model, labelled.images, memory_format(cfg), flip=flip_test))
+    predicted = predict_keypoints(model, labelled.images, memory_format(cfg), flip_test=flip_test, decoder=decoder)
     return (predicted - labelled.keypoints).mean(dim=0)
 
 
 def keypoint_errors(model: nn.Module, cfg: Config, data: ConeSet, *, offset: torch.Tensor | None = None,
                     flip_test: bool = False, decoder: str = "parabola") -> torch.Tensor:
     """(N, 7) px errors of ``model`` on ``data``, after subtracting ``offset`` (7, 2) if given."""
-    predicted = DECODERS[decoder](predict_heatmaps(model, data.images, memory_format(cfg), flip=flip_test))
-    if offset is not None:
-        predicted = predicted - offset
-    return torch.linalg.vector_norm(predicted.double() - data.keypoints.double(), dim=-1)
+    predicted = predict_keypoints(model, data.images, memory_format(cfg), flip_test=flip_test, decoder=decoder)
+    return pixel_errors(predicted if offset is None else predicted - offset, data.keypoints)
+
+
+def pixel_errors(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """(N, 7, 2) predicted and true keypoints -> (N, 7) distances in px."""
+    return torch.linalg.vector_norm(predicted.double() - truth.double(), dim=-1)
 
 
 def summarise_errors(error: torch.Tensor) -> dict:

@@ -88,6 +88,17 @@ def decode_local(heatmaps: torch.Tensor, radius: int = 2) -> torch.Tensor:
 DECODERS = {"parabola": decode, "local": decode_local}
 
 
+def inference_name(flip_test: bool, decoder: str) -> str:
+    """How a model reads keypoints out, as recorded in metrics and ONNX metadata: ``parabola``, ``local``,
+    ``flip+parabola`` or ``flip+local``."""
+    return ("flip+" if flip_test else "") + decoder
+
+
+def parse_inference(name: str) -> dict:
+    """``inference_name``'s inverse: {"flip_test": ..., "decoder": ...}."""
+    return {"flip_test": name.startswith("flip+"), "decoder": name.removeprefix("flip+")}
+
+
 def flip_back(heatmaps: torch.Tensor, permutation: tuple[int, ...]) -> torch.Tensor:
     """Heatmaps predicted on mirrored crops, mirrored back: columns reversed (x -> W - 1 - x) and left and
     right keypoints swapped, so they line up with the heatmaps of the unmirrored crops."""

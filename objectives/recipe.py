@@ -9,12 +9,10 @@ inference choice at once. Which levers the shipped recipe keeps, and the measure
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 
 from cones.augment import AugmentConfig
-from objectives.heatmaps import DECODERS
+from objectives.heatmaps import DECODERS, inference_name
 from objectives.train import ShapeLoss
 
 # Bump when the training loop changes what a recipe's runs produce, so cached benchmark runs are not reused.
@@ -55,13 +53,10 @@ class Recipe:
         return {"augmentation": self.augmentation, "ema": self.ema, "shape": self.shape if self.shape else None,
                 "balance_teams": self.balance_teams}
 
-    def training_key(self) -> str:
-        return hashlib.sha256(json.dumps(self.training(), sort_keys=True).encode()).hexdigest()[:12]
-
     @property
     def inference(self) -> str:
         """``parabola``, ``local``, ``flip+parabola`` or ``flip+local``: the benchmark's name for it."""
-        return ("flip+" if self.flip_test else "") + self.decoder
+        return inference_name(self.flip_test, self.decoder)
 
     def to_dict(self) -> dict:
         return {**self.training(), "flip_test": self.flip_test, "decoder": self.decoder}

@@ -208,16 +208,14 @@ def heatmap_loss(model: nn.Module, cfg: Config, images: torch.Tensor, keypoints:
     """The training loss of one batch: MSE on heatmaps (the original), or spatial cross-entropy; plus the
     optional ``shape`` terms on the soft-argmax of the logits."""
     targets = gaussian_targets(keypoints, height, width, cfg.sigma)  # (N, 7, H, W), peak 1
+    logits = model.logits(images)  # (N, 7, H, W); model(images) is model.head.finish(logits)
     if cfg.loss == "ce":
-        logits = model.logits(images)  # (N, 7, H, W)
         target = normalised(targets).flatten(2)
         loss = -(target * F.log_softmax(logits.flatten(2), dim=-1)).sum(-1).mean()
     else:
-        logits = model.logits(images) if shape else None
-        output = model.head.finish(logits) if logits is not None else model(images)
         if cfg.head == "softmax":
             targets = normalised(targets)
-        loss = F.mse_loss(output, targets)
+        loss = F.mse_loss(model.head.finish(logits), targets)
     if shape:
         loss = loss + shape(soft_argmax(logits), keypoints)
     return loss
@@ -242,8 +240,9 @@ class ShapeLoss:
 
     coordinate: weight of the L1 distance between expected and true keypoints. The expectation moves when the
         map has a second peak, so this punishes the multi-modal maps that decode to gross errors.
-    line: weight of the squared distance of each flank's middle points from the line through its base and
-        the top, minus the same for the labels (the labels' own bends are not punished).
+    line: weight of the absolute difference between each flank middle point's signed distance from the line
+        through its base and the top and the same distance in the labels (the labels' own bends are not
+        punished).
     """
 
     coordinate: float = 0.0
@@ -292,12 +291,18 @@ def predict_heatmaps(model: nn.Module, images: torch.Tensor,
     return torch.cat(out)
 
 
+def predict_keypoints(model: nn.Module, images: torch.Tensor, fmt: torch.memory_format = torch.channels_last, *,
+                      flip_test: bool = False, decoder: str = "parabola") -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> keypoints (N, 7, 2), read out as the deployed graph does (flip, decoder)."""
+    return DECODERS[decoder](predict_heatmaps(model, images, fmt, flip=flip_test))
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, cfg: Config, data: ConeSet, *, flip: bool = False,
+def evaluate(model: nn.Module, cfg: Config, data: ConeSet, *, flip_test: bool = False,
              decoder: str = "parabola") -> Metrics:
-    """Keypoint metrics of ``model`` on ``data``; ``flip`` and ``decoder`` as deployed (see ``predict_heatmaps``
-    and ``objectives.heatmaps.DECODERS``)."""
-    heatmaps = predict_heatmaps(model, data.images, memory_format(cfg), flip=flip)
+    """Keypoint metrics of ``model`` on ``data``; ``flip_test`` and ``decoder`` as deployed (see
+    ``predict_heatmaps`` and ``objectives.heatmaps.DECODERS``)."""
+    heatmaps = predict_heatmaps(model, data.images, memory_format(cfg), flip=flip_test)
     height, width = heatmaps.shape[-2:]
     targets = gaussian_targets(data.keypoints, height, width, cfg.sigma)
     if cfg.head == "softmax":

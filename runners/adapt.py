@@ -26,6 +26,7 @@ from cones.load import load_data
 from cones.splits import split
 from deploy.onnx_export import OversizeError, export_onnx
 from objectives.adapt import MIN_CROPS, AdaptSettings, fine_tune, keypoint_errors, mean_offset, summarise_errors
+from objectives.heatmaps import inference_name, parse_inference
 from objectives.recipe import RECIPES
 from runners.cli import doc_parser
 from runners.retrain import check_agreement
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "kept_shipped_weights": result.kept_shipped, "best_step": result.best_step, "steps": result.steps,
         "history": result.history, "settings": {**asdict(replace(settings, augmentation=None)),
                                                 "augmentation": asdict(settings.augmentation)},
-        "inference": ("flip+" if inference["flip_test"] else "") + inference["decoder"],
+        "inference": inference_name(**inference),
         "weight_bytes": exported.weight_bytes, "weight_kb": exported.weight_bytes / BYTES_PER_KB, "max_bytes": cap,
         "onnx_vs_torch_max_px": agreement["max_px"], "onnx_agrees": agreement["agrees"],
         "command": "python " + " ".join([sys.argv[0] if argv is None else "runners/adapt.py",
@@ -168,8 +169,7 @@ def shipped_data(metrics: dict) -> str | None:
 
 def shipped_inference(metrics: dict) -> dict:
     """The shipped model's flip averaging and decoder, so the adapted model reads heatmaps the same way."""
-    name = str(metrics.get("inference", "parabola"))
-    return {"flip_test": name.startswith("flip+"), "decoder": name.removeprefix("flip+")}
+    return parse_inference(str(metrics.get("inference", "parabola")))
 
 
 def check_out(out: Path, shipped: Path) -> None:

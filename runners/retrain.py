@@ -46,11 +46,11 @@ from cones.splits import split
 from cones.types import KEYPOINT_NAMES
 from deploy.exported import ExportedModel
 from deploy.onnx_export import OversizeError, export_onnx
-from objectives.heatmaps import DECODERS
+from objectives.heatmaps import inference_name
 from objectives.heldout_runs import runs_by_epochs
 from objectives.metrics import Metrics
 from objectives.recipe import RECIPES, Recipe
-from objectives.train import predict_heatmaps, train
+from objectives.train import predict_keypoints, train
 from search_space.config import Config
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure
 from runners.cli import doc_parser
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": result.epochs,
         "epoch_budget": {"epochs": plan["epochs"], "chosen_by": plan["epochs_chosen_by"]},
         "recipe": {"name": plan["recipe_name"], **(recipe.to_dict() if recipe else {})},
-        "inference": ("flip+" if inference["flip_test"] else "") + inference["decoder"],
+        "inference": inference_name(**inference),
         "best_epoch": result.best_epoch,
         "train_seconds": round(result.train_seconds, 1),
         "history": result.history,
@@ -332,8 +332,7 @@ class ProgressPrinter:
 def check_agreement(model: torch.nn.Module, onnx_path: Path, val_set, flip_test: bool = False,
                     decoder: str = "parabola") -> dict:
     """Keypoints of ONNX Runtime against torch (the unfolded trained model) on every crop of ``val_set``."""
-    heatmaps = predict_heatmaps(model, val_set.images, flip=flip_test)
-    torch_keypoints = DECODERS[decoder](heatmaps).numpy()  # (N, 7, 2)
+    torch_keypoints = predict_keypoints(model, val_set.images, flip_test=flip_test, decoder=decoder).numpy()
     onnx_keypoints = ExportedModel(onnx_path).keypoints(val_set.images.numpy())
     distance = np.linalg.norm(onnx_keypoints.astype(np.float64) - torch_keypoints, axis=-1)  # (N, 7)
     truth = val_set.keypoints.numpy()
