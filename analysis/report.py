@@ -20,13 +20,13 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from runners.cli import DEFAULT_STORAGE, OneLineParser, check_out_dir, check_storage, run, sqlite_path
 from analysis.figures import history_figure, importance_figure, pareto_figure
 from analysis.importances import MIN_TRIALS, param_importances
 from analysis.png import write_png
 from analysis.questions import answer_all, progress_sentence
 from analysis.study_data import StudyInfo, StudyNotFound, TrialRow, best_feasible, open_study, read_trials, study_info
 
-DEFAULT_STORAGE = "sqlite:///optuna.db"
 PNG_SIZE = dict(width=1100, height=650)
 
 
@@ -140,10 +140,12 @@ def write_report(report: Report, out: Path, png: bool = True) -> list[Path]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", help="study name (default: the storage's only study)")
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
-    parser.add_argument("--out", required=True, type=Path, help="directory for report.html and the PNGs")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="directory for report.html and the PNGs (an existing one with other files only with --force)")
+    parser.add_argument("--force", action="store_true", help="write into --out even if it holds other files")
     parser.add_argument("--no-png", action="store_true", help="write only report.html, no PNGs")
     parser.add_argument("--min-trials", type=int, default=MIN_TRIALS,
                         help=f"completed trials needed to rate parameter importance (default {MIN_TRIALS})")
@@ -155,6 +157,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    check_storage(args.storage, must_exist=True)
+    check_out_dir(args.out, force=args.force or _only_reports(args.out),
+                  inputs=[p for p in [sqlite_path(args.storage)] if p])
     try:
         report = build_report(args.storage, args.study, args.min_trials)
     except StudyNotFound as err:
@@ -170,5 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _only_reports(out: Path) -> bool:
+    """A folder holding nothing but an earlier report: rewriting it is what the user asked for."""
+    return out.is_dir() and all(p.name == "report.html" or p.suffix == ".png" for p in out.iterdir())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "report"))

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from runners.cli import doc_parser
+from runners.cli import UserError, doc_parser, run
 
 BATCHES = (1, 32)
 HAND_DESIGNS = {
@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from deploy.exported import ExportedModel, initializer_bytes
 
+    if args.model is not None:
+        try:  # a file that is not a keypoint model is one line before anything is timed
+            ExportedModel(args.model)
+        except ValueError as error:
+            raise UserError(str(error)) from None
     with tempfile.TemporaryDirectory() as tmp:
         models = {}
         if args.model is not None:
@@ -86,4 +91,4 @@ def latency(model, batch: int, repeats: int, warmup: int) -> tuple[float, float]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "inference"))

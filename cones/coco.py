@@ -39,7 +39,8 @@ import cv2
 import numpy as np
 import torch
 
-from cones.supervisely import (BAD_QUALITY_TAG, LoadReport, Skip, canonical_order, fit_to_size, parse_name)
+from cones.supervisely import (BAD_QUALITY_TAG, UNKNOWN_TEAM, LoadReport, Skip, canonical_order, fit_to_size,
+                              parse_name)
 from cones.types import DEFAULT_SIZE, NUM_KEYPOINTS, ConeSet
 
 DEFAULT_MARGIN = 0.2
@@ -200,7 +201,7 @@ def _read_image(json_path: Path, entry: dict, anns: list, size: tuple[int, int],
                 continue
             crop, points = cut
             name = str(Path(file_name).with_name(f"{stem}_{k}{suffix}"))
-            team, frame = (stem.split("_", 1)[0] if "_" in stem else "unknown"), stem
+            team, frame = (stem.split("_", 1)[0] if "_" in stem else UNKNOWN_TEAM), stem
         out.append((crop, points, bad, name, team, frame))
     return out
 

@@ -7,7 +7,7 @@ from typing import Callable
 
 from cones.cache import cache_path, read_cache, write_cache
 from cones.coco import DEFAULT_MARGIN, is_coco, read_coco
-from cones.supervisely import LoadReport, read_export
+from cones.supervisely import UNKNOWN_TEAM, LoadReport, read_export
 from cones.types import DEFAULT_SIZE, ConeSet
 
 SYNTHETIC_COUNT = 2000
@@ -48,6 +48,11 @@ def load_export(data_dir: str | Path, size: tuple[int, int] = DEFAULT_SIZE, stri
     log(report.summary())
     if strict and report.skipped:
         raise report.strict_error()
+    unnamed = [frame for team, frame in zip(data.teams, data.frames) if team == UNKNOWN_TEAM]
+    if unnamed:
+        log(f"warning: {len(unnamed):,} crops of {data_dir} are not named <team>_<frame>_<n> (e.g. {unnamed[0]!r}): "
+            f"they form one team {UNKNOWN_TEAM!r}, each crop its own frame, so --val-teams cannot hold a camera out "
+            "and a frame split cannot keep a frame's cones together; rename them like amz_00012_0.png")
     return data, report
 
 

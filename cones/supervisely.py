@@ -66,11 +66,13 @@ class LoadReport:
         return line
 
     def strict_error(self) -> ExportError:
-        listing = "\n".join(f"  {s.file}: {s.detail}" for s in self.skipped)
+        """One line: the first files and why, where to see them all, what to do."""
+        shown = "; ".join(f"{s.file}: {s.detail}" for s in self.skipped[:3])
+        more = (f"; {len(self.skipped) - 3:,} more (runners/inspect_data.py lists them all)"
+                if len(self.skipped) > 3 else "")
         return ExportError(
             f"{self.source}: {len(self.skipped):,} of {self.loaded + len(self.skipped):,} annotation files fail "
-            f"the checks (strict mode):\n{listing}\n"
-            "Fix or delete these files, or load without --strict (strict=False) to skip them.")
+            f"the checks (strict mode): {shown}{more}. Fix or delete these files, or drop --strict to skip them")
 
     def to_json(self) -> str:
         return json.dumps({"source": self.source, "loaded": self.loaded,
@@ -82,11 +84,14 @@ class LoadReport:
         return cls(d["source"], int(d["loaded"]), [Skip(*s) for s in d["skipped"]], from_cache)
 
 
+UNKNOWN_TEAM = "unknown"
+
+
 def parse_name(name: str) -> tuple[str, str]:
     """``amz_00000_0.png`` -> (``amz``, ``amz_00000``); any other name is its own frame of team ``unknown``."""
     match = _NAME_PATTERN.match(name)
     if match is None:
-        return "unknown", Path(name).stem
+        return UNKNOWN_TEAM, Path(name).stem
     return match["team"], f"{match['team']}_{match['frame']}"
 
 

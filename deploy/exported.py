@@ -20,6 +20,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+NUM_KEYPOINTS = 7  # cones.types.NUM_KEYPOINTS, kept here so that predict needs no torch
+
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("keypoints", "heatmaps")
 # Every initializer of an exported model is a weight of the wrapped network, named after its state-dict key
@@ -58,6 +60,8 @@ class ExportedModel:
 
     def __init__(self, path: str | Path, threads: int | None = None):
         self.path = Path(path)
+        if self.path.is_dir() and (self.path / "model.onnx").is_file():
+            self.path = self.path / "model.onnx"  # the folder retrain wrote
         if not self.path.is_file():
             raise FileNotFoundError(f"no ONNX model at {self.path}; write one with runners/retrain.py")
         options = ort.SessionOptions()
@@ -65,7 +69,12 @@ class ExportedModel:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own kinds for a file that is not ONNX
+            hint = " (a torch checkpoint: pass the model.onnx beside it)" if self.path.suffix == ".pt" else ""
+            raise ValueError(f"{self.path} is not an ONNX model ONNX Runtime can load{hint}; pass the model.onnx "
+                             f"runners/retrain.py wrote ({str(error).splitlines()[0][:120]})") from None
         inputs = self.session.get_inputs()
         outputs = [o.name for o in self.session.get_outputs()]
         if [i.name for i in inputs] != [INPUT_NAME] or tuple(outputs) != OUTPUT_NAMES:
@@ -78,7 +87,11 @@ class ExportedModel:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.metadata = meta
         self.config = json.loads(meta["config"]) if "config" in meta else None
-        keypoints = self.session.get_outputs()[0].shape[1]
+        keypoints_shape = self.session.get_outputs()[0].shape
+        if len(keypoints_shape) != 3 or keypoints_shape[1:] != [NUM_KEYPOINTS, 2]:
+            raise ValueError(f"{self.path}: output 'keypoints' has shape {keypoints_shape}, this product's contract "
+                             f"is [N, {NUM_KEYPOINTS}, 2]; export the model with runners/retrain.py")
+        keypoints = keypoints_shape[1]
         names = json.loads(meta["keypoint_names"]) if "keypoint_names" in meta else []
         self.keypoint_names = tuple(names) if len(names) == keypoints else tuple(f"k{i}" for i in range(keypoints))
 

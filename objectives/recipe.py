@@ -78,6 +78,7 @@ RECIPES: dict[str, Recipe] = {
     "framing-line": Recipe(augmentation=AugmentConfig.framing(), shape=ShapeLoss(line=0.1)),
     "framing-balanced": Recipe(augmentation=AugmentConfig.framing(), balance_teams=True),
     "coord": Recipe(shape=ShapeLoss(coordinate=0.1)),
+    "coord-long": Recipe(epochs=60, shape=ShapeLoss(coordinate=0.1)),
 }
 # What retrain ships: the levers that lowered the leave-one-team-out error on two seeds (docs/decisions.md):
 # the coordinate term and the window-mean decoder. Flip averaging also helps but doubles the latency, so it is

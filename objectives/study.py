@@ -12,10 +12,10 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from search_space.baselines import hand_designs
-from search_space.space import trial_params
+from search_space.size import measure
+from search_space.space import SearchSpace, trial_params
 from objectives.trial import BASELINE_ATTR, TrialSettings, directions, metric_names
 
-DEFAULT_STORAGE = "sqlite:///optuna.db"
 SAMPLERS = ("tpe", "random", "nsga2")
 
 
@@ -87,7 +87,8 @@ def open_study(storage: RDBStorage, name: str, settings: TrialSettings, sampler:
             )
     study = optuna.create_study(
         study_name=name, storage=storage, directions=wanted, load_if_exists=True,
-        sampler=make_sampler(sampler, settings.seed), pruner=make_pruner(settings, early_stopping),
+        sampler=make_sampler(sampler, sampler_seed(existing, settings.seed)),
+        pruner=make_pruner(settings, early_stopping),
     )
     if existing is None:
         with warnings.catch_warnings():
@@ -96,15 +97,39 @@ def open_study(storage: RDBStorage, name: str, settings: TrialSettings, sampler:
     return study
 
 
-def enqueue_hand_designs(study: optuna.Study) -> int:
-    """Enqueue the original study's designs that the study does not hold yet; returns how many."""
+def sampler_seed(existing: optuna.Study | None, seed: int) -> int:
+    """The sampler's seed: ``seed`` for a new study, so a fresh search is reproducible. A continued study
+    would otherwise replay the sampler's sequence from its start and sample finished trials' parameters
+    again: its seed moves on by the trials it holds, and by the process id while another run is working on
+    it (a RUNNING trial), so two runs at once do not sample the same points."""
+    if existing is None:
+        return seed
+    trials = existing.get_trials(deepcopy=False)
+    running = any(t.state == optuna.trial.TrialState.RUNNING for t in trials)
+    return (seed + len(trials) + (os.getpid() if running else 0)) % 2**32
+
+
+def enqueue_hand_designs(study: optuna.Study, space: SearchSpace) -> tuple[int, int]:
+    """Enqueue the original study's designs that the study does not hold yet. A design whose family has no
+    model within the cap at all cannot be sampled (the family is not among the space's choices): it is
+    recorded PRUNED ``oversize`` at once, as the search records any candidate over the cap. Returns
+    (enqueued, recorded oversize)."""
     present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
-    added = 0
+    added = oversize = 0
     for name, cfg in hand_designs().items():
-        if name not in present:
+        if name in present:
+            continue
+        if cfg.family in space.families():  # a design over the cap is pruned by the trial, before training
             study.enqueue_trial(trial_params(cfg), user_attrs={BASELINE_ATTR: name})
             added += 1
-    return added
+            continue
+        size = measure(cfg)
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs={
+            BASELINE_ATTR: name, "config": cfg.to_dict(), "family": cfg.family, "weight_bytes": size.weight_bytes,
+            "params": size.params, "macs": size.macs, "status": "oversize",
+            "reason": f"{size.weight_bytes} weight bytes > cap {space.max_bytes}"}))
+        oversize += 1
+    return added, oversize
 
 
 def describe(study: optuna.Study, settings: TrialSettings, data: str, split: str, val_teams, val_fraction: float,
@@ -118,6 +143,14 @@ def describe(study: optuna.Study, settings: TrialSettings, data: str, split: str
         "train_size": train_size, "val_size": val_size,
     }
     earlier = study.user_attrs
+    # One cap per study: its space, its pruned candidates and its "best within the cap" all depend on it.
+    if "max_bytes" in earlier and earlier["max_bytes"] != settings.max_bytes:
+        raise SystemExit(
+            f"study {study.study_name!r} was searched under a cap of {earlier['max_bytes']} bytes "
+            f"({earlier['max_bytes'] / 1024:g} KB), this run asks for {settings.max_bytes} bytes; continue it with "
+            f"--max-kb {earlier['max_bytes'] / 1024:g}, or search the new cap in a new --study-name "
+            "(export.py --max-kb picks smaller trials of a finished study)"
+        )
     for key in ("data", "split"):
         # Trials validated on another split are not comparable: refuse to mix them in one study.
         if key in earlier and earlier[key] != attrs[key]:

@@ -28,7 +28,8 @@ from deploy.onnx_export import OversizeError, export_onnx
 from objectives.adapt import MIN_CROPS, AdaptSettings, fine_tune, keypoint_errors, mean_offset, summarise_errors
 from objectives.heatmaps import inference_name, parse_inference
 from objectives.recipe import RECIPES
-from runners.cli import doc_parser
+from runners.cli import (check_out_dir, doc_parser, fraction, non_negative_float, non_negative_int, positive_int,
+                         run)
 from runners.retrain import check_agreement
 from search_space.config import Config
 from search_space.registry import create_model
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     shipped_dir, out = Path(args.model), Path(args.out)
     cfg, model, shipped_metrics = read_shipped(shipped_dir)
-    check_out(out, shipped_dir)
+    # Never over the shipped model, never into the crops' folder.
+    check_out_dir(out, force=args.force, inputs=[shipped_dir, Path(args.data)])
     shared_dir = args.shared or shipped_data(shipped_metrics)
     try:
         new = load_data(args.data)
@@ -121,22 +123,16 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--model", required=True, metavar="DIR", help="the folder retrain.py wrote (model.pt)")
     parser.add_argument("--data", required=True, metavar="DIR", help="your labelled crops")
     parser.add_argument("--out", required=True, metavar="DIR", help="a new folder for the adapted model")
+    parser.add_argument("--force", action="store_true", help="write into --out even if it holds files")
     parser.add_argument("--shared", metavar="DIR", help="the data the model shipped from, mixed into every step")
-    parser.add_argument("--holdout", type=float, default=DEFAULT_HOLDOUT,
+    parser.add_argument("--holdout", type=fraction, default=DEFAULT_HOLDOUT,
                         help=f"fraction of your crops' frames held out to choose the step (default {DEFAULT_HOLDOUT})")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"most fine-tuning steps (default {DEFAULT_STEPS})")
-    parser.add_argument("--penalty", type=float, default=DEFAULT_PENALTY,
+    parser.add_argument("--steps", type=positive_int, default=DEFAULT_STEPS, help=f"most fine-tuning steps (default {DEFAULT_STEPS})")
+    parser.add_argument("--penalty", type=non_negative_float, default=DEFAULT_PENALTY,
                         help=f"L2-SP weight without --shared (default {DEFAULT_PENALTY})")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    args = parser.parse_args(argv)
-    if not 0 < args.holdout < 1:
-        parser.error(f"--holdout must be between 0 and 1, got {args.holdout}")
-    if args.steps < 1:
-        parser.error(f"--steps must be >= 1, got {args.steps}")
-    if args.penalty < 0:
-        parser.error(f"--penalty must be >= 0, got {args.penalty}")
-    return args
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
+    return parser.parse_args(argv)
 
 
 def read_shipped(folder: Path) -> tuple[Config, torch.nn.Module, dict]:
@@ -149,7 +145,8 @@ def read_shipped(folder: Path) -> tuple[Config, torch.nn.Module, dict]:
         model = create_model(cfg)
         model.load_state_dict(saved["state_dict"])
     except Exception as error:  # a foreign or damaged file: say which, without a traceback
-        raise SystemExit(f"adapt: {path} is not a model retrain.py wrote ({type(error).__name__}: {error})") from None
+        detail = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+        raise SystemExit(f"adapt: {path} is not a model retrain.py wrote ({type(error).__name__}: {detail})") from None
     metrics_path = folder / "metrics.json"
     try:
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
@@ -172,14 +169,5 @@ def shipped_inference(metrics: dict) -> dict:
     return parse_inference(str(metrics.get("inference", "parabola")))
 
 
-def check_out(out: Path, shipped: Path) -> None:
-    if out.resolve() == shipped.resolve():
-        raise SystemExit(f"adapt: --out {out} is the shipped model's folder; the shipped model is never written "
-                         "over, pick a new folder")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SystemExit(f"adapt: --out {out} already exists and is not empty; pick a new folder (nothing is "
-                         "overwritten)")
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "adapt"))

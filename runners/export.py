@@ -25,9 +25,9 @@ import optuna
 
 from search_space.config import Config
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes
-from runners.cli import doc_parser
+from runners.cli import (DEFAULT_STORAGE, UserError, check_out_file, check_storage, doc_parser, positive_float, run,
+                         sqlite_path)
 
-DEFAULT_STORAGE = "sqlite:///studies.db"
 SEARCH_ATTRS = ("status", "val_mean_px", "val_median_px", "val_pck1", "val_pck2", "val_pck3", "val_heatmap_mse",
                 "weight_bytes", "params", "macs", "epochs", "train_seconds", "baseline")
 
@@ -38,13 +38,13 @@ class ExportError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    out = check_out_file(args.out, force=args.force, inputs=[p for p in [sqlite_path(args.storage)] if p])
     try:
         study = load_study(args.storage, args.study)
         trial = pick_trial(study, number=args.trial, max_kb=args.max_kb)
         record = export_record(study, trial, args.storage)
     except (ExportError, ValueError) as error:
-        raise SystemExit(f"export: {error}") from None
-    out = Path(args.out)
+        raise UserError(str(error)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     search = record["search"]
@@ -60,18 +60,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     pick = parser.add_mutually_exclusive_group()
     pick.add_argument("--trial", type=int, help="export this trial number instead of the best one")
-    pick.add_argument("--max-kb", type=float,
+    pick.add_argument("--max-kb", type=positive_float,
                       help="export the most accurate trial of at most this many KB of weights (1 KB = 1024 bytes)")
-    parser.add_argument("--out", default="best.json", help="JSON file to write (default best.json)")
+    parser.add_argument("--out", default="best.json", help="JSON file to write (default best.json; an existing file "
+                                                          "only with --force, a database never)")
+    parser.add_argument("--force", action="store_true", help="write over --out if it exists")
     return parser.parse_args(argv)
 
 
 def load_study(storage: str, name: str | None) -> optuna.Study:
-    if storage.startswith("sqlite:///"):
-        path = Path(storage[len("sqlite:///"):])
-        if not path.is_file():  # Optuna would silently create an empty database here
-            raise ExportError(f"--storage {storage}: no such file {path}; point --storage at the search's database")
-    names = optuna.get_all_study_names(storage=storage)
+    check_storage(storage, must_exist=True)
+    try:
+        names = optuna.get_all_study_names(storage=storage)
+    except Exception as error:  # sqlalchemy and Optuna raise many kinds; the user needs the URL and the cause
+        raise ExportError(f"cannot read storage {storage!r}: {str(error).splitlines()[0][:200]}") from None
     if not names:
         raise ExportError(f"--storage {storage} holds no study; run runners/search.py first")
     if name is None:
@@ -193,4 +195,4 @@ def _usable(trial: optuna.trial.FrozenTrial) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "export"))

@@ -22,6 +22,7 @@ from cones.coco import DEFAULT_MARGIN
 from cones.load import load_export
 from cones.supervisely import LAYOUT
 from cones.types import DEFAULT_SIZE, ConeSet
+from runners.cli import OneLineParser, non_negative_float, run
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -36,7 +37,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"Expected layout: {LAYOUT}, or a COCO keypoints .json. Decoded crops are cached under $KEYPOINT_NAS_CACHE "
                "(default ~/.cache/keypoint-nas), so a second run is fast.")
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     default_size = "x".join(map(str, DEFAULT_SIZE))
     parser.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH",
                         help=f"working size crops are resized to, width x height (default {default_size})")
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+    parser.add_argument("--margin", type=non_negative_float, default=DEFAULT_MARGIN,
                         help="COCO full frames only: each cone's crop is its box grown by this share of the box's "
                              f"width and height on every side, then widened to the crop's aspect (default "
                              f"{DEFAULT_MARGIN}: the box fills about 71%% of the crop's height)")
@@ -73,8 +74,6 @@ def describe(data: ConeSet) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.margin >= 0:
-        parser.error(f"--margin must be >= 0, got {args.margin}")
     try:
         data, report = load_export(args.data, size=args.size, strict=args.strict, use_cache=not args.no_cache,
                                    margin=args.margin)
@@ -94,4 +93,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "inspect_data"))

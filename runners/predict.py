@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from deploy.exported import ExportedModel
-from runners.cli import doc_parser
+from runners.cli import UserError, check_out_dir, doc_parser, positive_float, positive_int, run
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # One colour per keypoint in canonical order (RGB): right flank warm, top magenta, left flank cool.
@@ -37,14 +37,23 @@ def main(argv: list[str] | None = None) -> int:
         files = image_files(args.inputs)
         model = ExportedModel(args.model, threads=args.threads)
     except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"predict: {error}") from None
-    out = Path(args.out)
+        raise UserError(str(error)) from None
+    # Never into an input folder: the next run would read the drawings as crops.
+    out = check_out_dir(args.out, force=args.force, inputs=[Path(i) for i in args.inputs] + [Path(args.model)])
     out.mkdir(parents=True, exist_ok=True)
 
-    records, drawn_names = [], set()
+    records, drawn_names, skipped = [], set(), []
     for start in range(0, len(files), args.batch):
-        chunk = files[start:start + args.batch]
-        originals = [read_rgb(path) for path in chunk]
+        chunk, originals = [], []
+        for path in files[start:start + args.batch]:
+            image = read_rgb(path)
+            if image is None:
+                skipped.append(path)
+            else:
+                chunk.append(path)
+                originals.append(image)
+        if not chunk:
+            continue
         batch = np.stack([to_input(image, model.input_size) for image in originals])  # (n, 3, H, W) float32
         keypoints, _ = model.run(batch)  # (n, 7, 2) input pixels
         for path, image, points in zip(chunk, originals, keypoints):
@@ -59,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             })
 
     document = {"model": str(args.model), "input_size": list(model.input_size),
-                "keypoint_names": list(model.keypoint_names), "images": records}
+                "keypoint_names": list(model.keypoint_names), "images": records,
+                "skipped": [{"file": str(path), "reason": "not an image OpenCV can read"} for path in skipped]}
     (out / "keypoints.json").write_text(json.dumps(document, indent=2) + "\n")
     with open(out / "keypoints.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -69,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
                 writer.writerow([record["file"], name, x, y])
     print(f"{len(records)} images: wrote {out / 'keypoints.json'}, {out / 'keypoints.csv'} and "
           f"{len(records)} drawings in {out}")
+    if skipped:
+        shown = ", ".join(str(path) for path in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+        print(f"predict: skipped {len(skipped)} files OpenCV cannot read as images (listed in keypoints.json): "
+              f"{shown}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -76,17 +91,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = doc_parser(__doc__)
     parser.add_argument("--model", required=True, help="model.onnx written by runners/retrain.py")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="crops, or folders of crops")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for keypoints.json, .csv and drawings")
-    parser.add_argument("--scale", type=float, default=6.0,
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="new folder for keypoints.json, .csv and drawings (not an input folder)")
+    parser.add_argument("--force", action="store_true", help="write into --out even if it holds files")
+    parser.add_argument("--scale", type=positive_float, default=6.0,
                         help="drawings are this many times the model's input height (default 6)")
-    parser.add_argument("--batch", type=int, default=64, help="crops per ONNX Runtime call (default 64)")
-    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: its choice)")
-    args = parser.parse_args(argv)
-    if not args.scale > 0:
-        parser.error(f"--scale must be > 0, got {args.scale}")
-    if args.batch < 1:
-        parser.error(f"--batch must be >= 1, got {args.batch}")
-    return args
+    parser.add_argument("--batch", type=positive_int, default=64, help="crops per ONNX Runtime call (default 64)")
+    parser.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads (default: its choice)")
+    return parser.parse_args(argv)
 
 
 def image_files(inputs: list[str]) -> list[Path]:
@@ -105,11 +117,10 @@ def image_files(inputs: list[str]) -> list[Path]:
     return files
 
 
-def read_rgb(path: Path) -> np.ndarray:
+def read_rgb(path: Path) -> np.ndarray | None:
+    """(H, W, 3) uint8 RGB, or None for a file OpenCV cannot read as an image."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # (H, W, 3) BGR; grey and alpha are converted
-    if image is None:
-        raise SystemExit(f"predict: {path}: not an image OpenCV can read")
-    return np.ascontiguousarray(image[..., ::-1])
+    return None if image is None else np.ascontiguousarray(image[..., ::-1])
 
 
 def to_input(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -162,4 +173,4 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "predict"))

@@ -52,8 +52,10 @@ from objectives.metrics import Metrics
 from objectives.recipe import RECIPES, Recipe
 from objectives.train import predict_keypoints, train
 from search_space.config import Config
+from search_space.registry import families
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure
-from runners.cli import doc_parser
+from runners.cli import (UserError, check_out_dir, doc_parser, input_path, non_negative_float, non_negative_int,
+                         positive_float, positive_int, run)
 
 DEFAULT_PATIENCE = 15
 AGREEMENT_CROPS = 512  # ship mode checks ONNX Runtime against torch on this many training crops
@@ -64,6 +66,7 @@ REPRODUCE_TOLERANCE = 0.05
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     record = read_record(args.config)
+    check_out_dir(args.out, force=args.force, inputs=[Path(args.config)] + ([Path(args.data)] if args.data else []))
     cfg = Config.from_dict(record["config"])
     cap = max_bytes(args.max_kb) if args.max_kb is not None else int(record.get("max_bytes", max_bytes(DEFAULT_MAX_KB)))
     size = measure(cfg)
@@ -181,15 +184,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", required=True, help="JSON written by runners/export.py (or edited from one)")
     parser.add_argument("--data", metavar="DIR", help="Supervisely export with ann/ and img/, or COCO keypoints .json "
                                                       "(default: synthetic cones)")
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+    parser.add_argument("--margin", type=non_negative_float, default=DEFAULT_MARGIN,
                         help=f"COCO full frames: box margin per side when cutting crops (default {DEFAULT_MARGIN})")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for model.pt, model.onnx, metrics.json")
-    parser.add_argument("--epochs", type=int, help="epoch budget (default: chosen on held-out runs, see above; the "
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="new folder for model.pt, model.onnx, metrics.json (an existing one only with --force)")
+    parser.add_argument("--force", action="store_true", help="write into --out even if it holds files")
+    parser.add_argument("--epochs", type=positive_int, help="epoch budget (default: chosen on held-out runs, see above; the "
                                                    "trial's own with --reproduce)")
     parser.add_argument("--recipe", default="ship", choices=sorted(RECIPES),
                         help="training and inference recipe (objectives/recipe.py; default ship)")
-    parser.add_argument("--seed", type=int, help="training seed (default: the JSON's seed)")
-    parser.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,
+    parser.add_argument("--seed", type=non_negative_int, help="training seed (default: the JSON's seed)")
+    parser.add_argument("--patience", type=non_negative_int, default=DEFAULT_PATIENCE,
                         help=f"stop after this many epochs without a better validation error (default "
                              f"{DEFAULT_PATIENCE}; 0 turns early stopping off)")
     parser.add_argument("--val-teams", nargs="*", metavar="TEAM",
@@ -200,17 +205,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "on new cameras, twice the latency; benchmarks/generalisation.py measures both)")
     parser.add_argument("--search-split", action="store_true",
                         help="measure: hold out what the search validated on (the JSON's split)")
-    parser.add_argument("--max-kb", type=float, help="size cap in KB (default: the study's cap from the JSON)")
+    parser.add_argument("--max-kb", type=positive_float, help="size cap in KB (default: the study's cap from the JSON)")
     parser.add_argument("--reproduce", action="store_true",
                         help="repeat the search's run: the trial's epochs, seed and schedule, no early stopping")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
-    if args.epochs is not None and args.epochs < 1:
-        parser.error(f"--epochs must be >= 1, got {args.epochs}")
-    if args.patience < 0:
-        parser.error(f"--patience must be >= 0, got {args.patience}")
-    if not args.margin >= 0:
-        parser.error(f"--margin must be >= 0, got {args.margin}")
     if args.search_split and args.val_teams is not None:
         parser.error("--search-split and --val-teams both choose what is held out; give one")
     return args
@@ -268,19 +267,30 @@ def ship_epochs(cfg: Config, recipe: Recipe, data_dir, data) -> tuple[int, str]:
 
 
 def read_record(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise SystemExit(f"retrain: --config {path}: no such file; write one with runners/export.py")
+    """export.py's JSON, every field retrain reads checked: the config's types, ranges and family, the cap, the
+    seed. A bare config object (no "config" key) is read as the config."""
+    path = input_path(path, "--config", kind="file")
     try:
         record = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise SystemExit(f"retrain: --config {path} is not valid JSON ({error})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
-        raise SystemExit(f"retrain: --config {path} has no \"config\" object; expected the output of runners/export.py")
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"--config {path} is not valid JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise UserError(f"--config {path} holds a JSON {type(record).__name__}; expected the object runners/export.py "
+                        "writes")
+    if "config" not in record:
+        record = {"config": record}
     try:
-        Config.from_dict(record["config"])
-    except (TypeError, ValueError) as error:
-        raise SystemExit(f"retrain: --config {path}: {error}") from None
+        cfg = Config.from_dict(record["config"])
+    except ValueError as error:
+        raise UserError(f"--config {path}: {error}") from None
+    if cfg.family not in families():
+        raise UserError(f"--config {path}: unknown family {cfg.family!r}; known: {', '.join(families())}")
+    for key in ("max_bytes", "seed"):
+        value = record.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0
+                                  or key == "max_bytes" and value == 0):
+            raise UserError(f"--config {path}: {key} must be an integer {'> 0' if key == 'max_bytes' else '>= 0'}, "
+                            f"got {json.dumps(value)}")
     return record
 
 
@@ -386,4 +396,4 @@ def _duration(seconds: float) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "retrain"))

@@ -24,18 +24,20 @@ from pathlib import Path
 import optuna
 
 from cones.coco import DEFAULT_MARGIN
-from objectives.study import DEFAULT_STORAGE, SAMPLERS, describe, enqueue_hand_designs, open_storage, open_study
+from objectives.study import SAMPLERS, describe, enqueue_hand_designs, open_storage, open_study
 from objectives.trial import Objective, TrialDiverged, TrialSettings, finished
 from objectives.progress import Progress, summary
 from search_space.size import DEFAULT_MAX_KB, max_bytes
 from search_space.space import SearchSpace
+from runners.cli import (DEFAULT_STORAGE, UserError, check_storage, doc_parser, fraction, non_negative_float, non_negative_int,
+                         positive_float, positive_int, run)
 
 OBJECTIVE_CHOICES = {"error": ("error",), "error,size": ("error", "size")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--trials", type=int, default=200,
+    p = doc_parser(__doc__)
+    p.add_argument("--trials", type=positive_int, default=200,
                    help="finish when the study holds this many finished trials, counting earlier runs (default 200)")
     p.add_argument("--data", type=Path, default=None,
                    help="Supervisely export (img/ + ann/) or COCO keypoints .json (CVAT, Label Studio); default: "
@@ -43,50 +45,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--storage", default=DEFAULT_STORAGE,
                    help=f"Optuna storage URL (default {DEFAULT_STORAGE}; postgresql+psycopg://... for many machines)")
     p.add_argument("--study-name", default="keypoints", help="study to create or continue (default keypoints)")
-    p.add_argument("--timeout", type=float, default=None, help="stop starting new trials after this many seconds")
-    p.add_argument("--max-kb", type=float, default=DEFAULT_MAX_KB,
+    p.add_argument("--timeout", type=positive_float, default=None, help="stop starting new trials after this many seconds")
+    p.add_argument("--max-kb", type=positive_float, default=DEFAULT_MAX_KB,
                    help=f"cap on float32 weight size in KB (1 KB = 1024 bytes; default {DEFAULT_MAX_KB})")
-    p.add_argument("--epochs", type=int, default=12, help="most epochs one trial may train (default 12)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, the sampler and every trial's training")
+    p.add_argument("--epochs", type=positive_int, default=12, help="most epochs one trial may train (default 12)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the split, the sampler and every trial's training")
     p.add_argument("--val-teams", default=None,
                    help="comma-separated teams to validate on (e.g. tuwr): measures a new camera; "
                         "default: a random 10%% of frames")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of frames for validation (default 0.1)")
+    p.add_argument("--val-fraction", type=fraction, default=0.1, help="fraction of frames for validation (default 0.1)")
     p.add_argument("--objectives", default="error", choices=sorted(OBJECTIVE_CHOICES),
                    help="'error' (validation mean px) or 'error,size' (Pareto front of error and KB)")
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS, help="Optuna sampler (default tpe)")
     p.add_argument("--no-baselines", action="store_true", help="do not enqueue the original study's hand designs")
     p.add_argument("--no-early-stopping", action="store_true", help="train every trial for --epochs epochs")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=positive_int, default=1,
                    help="trials at once; above 1 they run on Ray Tune (default 1: in this process)")
     p.add_argument("--ray-address", default=None, help="join a Ray cluster ('auto' or HOST:PORT) instead of a local one")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads per trial (default: all cores, or cores / workers on Ray)")
-    p.add_argument("--heartbeat", type=int, default=30,
+    p.add_argument("--heartbeat", type=positive_int, default=30,
                    help="seconds between trial heartbeats; a killed run's trial is retried after twice this")
     p.add_argument("--strict", action="store_true", help="fail on malformed annotations instead of skipping them")
-    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+    p.add_argument("--margin", type=non_negative_float, default=DEFAULT_MARGIN,
                    help=f"COCO full frames: each cone's box grows by this fraction of its size per side before it "
                         f"is cut out (default {DEFAULT_MARGIN}; crops and Supervisely exports are read as they are)")
-    args = p.parse_args(argv)
-    if args.trials < 1:
-        p.error(f"--trials must be >= 1, got {args.trials}")
-    if args.epochs < 1:
-        p.error(f"--epochs must be >= 1, got {args.epochs}")
-    if not args.margin >= 0:
-        p.error(f"--margin must be >= 0, got {args.margin}")
-    if args.max_kb <= 0:
-        p.error(f"--max-kb must be > 0, got {args.max_kb}")
-    if args.workers < 1:
-        p.error(f"--workers must be >= 1, got {args.workers}")
-    if not 0 < args.val_fraction < 1:
-        p.error(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
-    return args
+    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:  # before anything is read or written: a cap no family fits is one error, not a study of failures
+        space = SearchSpace.for_cap(max_bytes(args.max_kb))
+    except ValueError as error:
+        raise UserError(f"--max-kb {args.max_kb:g}: {error}") from None
     from cones.load import load_data
     from cones.splits import describe_split, split
 
@@ -94,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = load_data(args.data, strict=args.strict, margin=args.margin)
     except ValueError as error:  # a missing folder, a file that is not an export, --strict with bad files
-        raise SystemExit(f"search: {error}") from None
+        raise UserError(str(error)) from None
     try:
         train_set, val_set = split(data, val_fraction=args.val_fraction, val_teams=val_teams, seed=args.seed)
     except ValueError as error:
-        raise SystemExit(str(error)) from error
+        raise UserError(str(error)) from None
     split_text = describe_split(train_set, val_set)
     print(split_text)
 
@@ -106,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         max_bytes=max_bytes(args.max_kb), max_epochs=args.epochs, objectives=OBJECTIVE_CHOICES[args.objectives],
         seed=args.seed, threads=args.threads or max(1, (os.cpu_count() or 1) // args.workers),
     )
+    check_storage(args.storage, must_exist=False)
     storage = open_storage(args.storage, heartbeat_interval=args.heartbeat)
     study = open_study(storage, args.study_name, settings, sampler=args.sampler,
                        early_stopping=not args.no_early_stopping)
@@ -115,10 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     describe(study, settings, data=data_name, split=split_text,
              val_teams=val_teams, val_fraction=args.val_fraction, train_size=len(train_set), val_size=len(val_set))
     if not args.no_baselines:
-        added = enqueue_hand_designs(study)
+        added, oversize = enqueue_hand_designs(study, space)
         if added:
             print(f"enqueued {added} hand designs of the original study as the first trials (the reference)")
-    space = SearchSpace.for_cap(settings.max_bytes)
+        if oversize:
+            print(f"{oversize} hand designs are over the cap: recorded PRUNED (oversize), not trained")
 
     done = finished(study)
     if done >= args.trials:
@@ -185,4 +180,4 @@ class _QuietExpectedFailures(logging.Filter):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "search"))

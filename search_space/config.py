@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 
 HEADS = ("linear", "sigmoid", "softmax")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 LOSSES = ("mse", "ce")
+SIGMA_LIMITS = (0.3, 10.0)  # heatmap std, px: below, the Gaussian is under a pixel; above, wider than a flank
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,18 @@ class Config:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.loss == "ce" and self.head != "softmax":
             raise ValueError(f"loss='ce' needs head='softmax', got head={self.head!r}")
-        if self.width < 1 or self.depth < 1:
-            raise ValueError(f"width and depth must be >= 1, got width={self.width}, depth={self.depth}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        for name in ("width", "depth", "expand", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)}")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not 0 <= self.weight_decay < math.inf:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        if not SIGMA_LIMITS[0] <= self.sigma <= SIGMA_LIMITS[1]:
+            raise ValueError(f"sigma (heatmap std, px) must be in [{SIGMA_LIMITS[0]}, {SIGMA_LIMITS[1]}], "
+                             f"got {self.sigma}")
 
     @property
     def arch(self) -> tuple:
@@ -61,10 +69,22 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
+        """A config from JSON, types checked and never coerced (``"batch_norm": "no"`` is an error, not True)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a config is a JSON object of its fields, got {type(d).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(d) - set(fields)
         if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
+            raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(fields)}")
+        for name, value in d.items():
+            kind = type(getattr(cls, name))  # every field has a default of its type
+            ok = (isinstance(value, bool) if kind is bool
+                  else isinstance(value, int) and not isinstance(value, bool) if kind is int
+                  else isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                  if kind is float else isinstance(value, kind))
+            if not ok:
+                want = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}[kind]
+                raise ValueError(f"config {name} must be {want}, got {json.dumps(value)}")
         return cls(**d)
 
     def to_json(self) -> str:

@@ -55,7 +55,7 @@ def single(storage):
 
 def run(storage: str, tmp_path, *args: str) -> dict:
     out = tmp_path / "best.json"
-    assert main(["--storage", storage, "--out", str(out), *args]) == 0
+    assert main(["--storage", storage, "--out", str(out), "--force", *args]) == 0  # one file, written over
     return json.loads(out.read_text())
 
 
