@@ -130,6 +130,9 @@ def find_datasets(data_dir: Path) -> list[Path]:
         return [data_dir]
     datasets = sorted(p for p in data_dir.iterdir() if p.is_dir() and _is_dataset(p))
     if not datasets:
+        if data_dir.name in ("ann", "img") and _is_dataset(data_dir.parent):
+            raise ValueError(f"{data_dir} is the {data_dir.name}/ folder of the export {data_dir.parent}; pass "
+                             f"--data {data_dir.parent}")
         raise ValueError(f"{data_dir} is not a Supervisely export: no ann/ and img/ folders in it; "
                          f"expected {LAYOUT}")
     return datasets

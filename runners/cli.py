@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Iterable
@@ -138,6 +139,10 @@ def check_storage(storage: str, must_exist: bool) -> None:
     if not is_database(path):
         raise UserError(f"--storage {storage}: {path} is not a SQLite database; point --storage at the search's "
                         f"database ({DEFAULT_STORAGE} by default) or at a new file")
+    if not must_exist and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        # A search writes trials (and SQLite a journal beside the file); reading commands need neither.
+        raise UserError(f"--storage {storage}: {path} (or its folder) is read-only; a search writes to it. Make it "
+                        "writable, or copy it somewhere writable and point --storage at the copy")
 
 
 def input_path(path: str | Path, option: str, kind: str = "any") -> Path:

@@ -39,7 +39,8 @@ CASES = {
     # search: data
     "search-data-missing": ("search", ["--data", "{w}/nowhere", *SEARCH[2:]], 2, r"nowhere: no such directory"),
     "search-data-empty": ("search", ["--data", "{w}/empty", *SEARCH[2:]], 2, r"empty.*(ann|export)"),
-    "search-data-img-folder": ("search", ["--data", "{w}/export/img", *SEARCH[2:]], 2, r"export/img"),
+    "search-data-img-folder": ("search", ["--data", "{w}/export/img", *SEARCH[2:]], 2,
+                               r"export/img is the img/ folder of the export .*; pass --data .*/export$"),
     "search-data-a-text-file": ("search", ["--data", "{w}/notes.txt", *SEARCH[2:]], 2, r"notes.txt"),
     "search-strict-bad-annotation": ("search", [*SEARCH, "--strict"], 2, r"1 of 24 annotation files fail the checks .*malformed JSON|ann.*json: .* drop --strict"),
     "search-val-team-unknown": ("search", [*SEARCH, "--val-teams", "nosuchteam"], 2, r"nosuchteam"),
@@ -125,7 +126,7 @@ CASES = {
     "retrain-data-missing": ("retrain", ["--config", "{w}/best.json", "--data", "{w}/nowhere", "--out", "{w}/m"], 1,
                              r"nowhere: no such directory"),
     "retrain-data-img-folder": ("retrain", ["--config", "{w}/best.json", "--data", "{w}/export/img", "--out",
-                                            "{w}/m"], 1, r"export/img"),
+                                            "{w}/m"], 1, r"pass --data .*/export$"),
     "retrain-val-team-unknown": ("retrain", [*RETRAIN, "--val-teams", "nosuchteam", "--out", "{w}/m"], 1,
                                  r"nosuchteam"),
     # predict
