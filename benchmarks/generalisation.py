@@ -39,7 +39,7 @@ from objectives.train import predict_heatmaps, train  # noqa: E402
 from runners.cli import doc_parser  # noqa: E402
 from search_space.baselines import hand_designs  # noqa: E402
 from search_space.config import Config  # noqa: E402
-from search_space.registry import memory_format  # noqa: E402
+from search_space.registry import create_model, memory_format  # noqa: E402
 
 REFERENCE = "unet8-softmax-bn"
 GROSS_PX = 5.0
@@ -75,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"generalisation: {args.data} holds one team ({data.teams[0]}); leave-one-team-out needs 2+")
 
     runs = [("config", cfg, name, RECIPES[name]) for name in args.recipes.split(",")]
+    teacher_rows = train_teachers(data, data_id, runs, jobs=args.jobs)
     if not args.no_reference:
         runs.append((REFERENCE, hand_designs()[REFERENCE], "today", RECIPES["today"]))
     summary = benchmark(data, data_id, runs, seeds=range(args.seeds), jobs=args.jobs)
+    summary["rows"] += teacher_rows
     summary["latency_ms"] = inference_latency(cfg)
     print(format_summary(summary))
     if args.json:
@@ -122,13 +124,15 @@ def benchmark(data: ConeSet, data_id: str, runs: list[tuple[str, Config, str, Re
     started = time.perf_counter()
     if jobs > 1 and len(todo) > 1:
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futures = [(key, cfg, recipe, pool.submit(run_fold, data, cfg, recipe, key["team"], key["seed"], 1))
+            futures = [(key, cfg, recipe, pool.submit(run_fold, data, cfg, recipe, key["team"], key["seed"], 1,
+                                                      teacher_weights(cfg, recipe, data_id, key["team"])))
                        for key, cfg, recipe in todo]
             for done, (key, cfg, recipe, future) in enumerate(futures, 1):
                 folds.append(_store(key, cfg, recipe, data_id, future.result(), log, done, len(todo), started))
     else:
         for done, (key, cfg, recipe) in enumerate(todo, 1):
-            result = run_fold(data, cfg, recipe, key["team"], key["seed"], None)
+            result = run_fold(data, cfg, recipe, key["team"], key["seed"], None,
+                              teacher_weights(cfg, recipe, data_id, key["team"]))
             folds.append(_store(key, cfg, recipe, data_id, result, log, done, len(todo), started))
     for fold in folds:
         fold.pop("path", None)
@@ -149,10 +153,44 @@ def _store(key: dict, cfg: Config, recipe: Recipe, data_id: str, result: dict, l
     return {**record, **key}
 
 
-def run_fold(data: ConeSet, cfg: Config, recipe: Recipe, team: str, seed: int, threads: int | None) -> dict:
+def train_teachers(data: ConeSet, data_id: str, runs: list[tuple[str, Config, str, Recipe]], jobs: int = 1,
+                   log=print) -> list[dict]:
+    """Train (or find cached) the teachers of the distilling recipes in ``runs``: leave-one-team-out on the same
+    folds, seed 0, weights kept. Returns the teachers' own rows, to print beside their students."""
+    teachers = {recipe.teacher(cfg) for _, cfg, _, recipe in runs if recipe.teacher(cfg) is not None}
+    if not teachers:
+        return []
+    teacher_runs = [(f"teacher w{t_cfg.width}", t_cfg, _recipe_name(t_recipe), t_recipe) for t_cfg, t_recipe in teachers]
+    return benchmark(data, data_id, teacher_runs, seeds=range(1), jobs=jobs, log=log, need_weights=True)["rows"]
+
+
+def teacher_weights(cfg: Config, recipe: Recipe, data_id: str, team: str) -> Path | None:
+    """The cached weights of the teacher a distilling recipe learns from on this fold (seed 0)."""
+    teacher = recipe.teacher(cfg)
+    if teacher is None:
+        return None
+    path = run_path(*teacher, data_id, team, 0).with_suffix(".pt")
+    if not path.is_file():
+        raise RuntimeError(f"no cached teacher weights at {path}; the benchmark trains teachers first")
+    return path
+
+
+def _recipe_name(recipe: Recipe) -> str:
+    return next((name for name, known in RECIPES.items() if known == recipe), "custom")
+
+
+def run_fold(data: ConeSet, cfg: Config, recipe: Recipe, team: str, seed: int, threads: int | None,
+             teacher: Path | None = None) -> dict:
     """Train on every team but ``team``, test on ``team``; scores under every inference choice."""
     train_set, test_set = split(data, val_teams=[team])
-    result = train(cfg, train_set, test_set, recipe.epochs, seed=seed, threads=threads, **recipe.train_kwargs())
+    extra = {}
+    if teacher is not None:
+        teacher_cfg = recipe.teacher(cfg)[0]
+        model = create_model(teacher_cfg).to(memory_format=memory_format(teacher_cfg))
+        model.load_state_dict(torch.load(teacher, weights_only=True))
+        extra["teacher"] = model.eval()
+    result = train(cfg, train_set, test_set, recipe.epochs, seed=seed, threads=threads, **recipe.train_kwargs(),
+                   **extra)
     if result.status == "diverged":
         return {"status": "diverged", "reason": result.reason, "history": result.history,
                 "train_seconds": result.train_seconds,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from cones.augment import AugmentConfig
 from objectives.heatmaps import DECODERS, inference_name
 from objectives.train import ShapeLoss
+from search_space.config import Config
 
 # Bump when the training loop changes what a recipe's runs produce, so cached benchmark runs are not reused.
 TRAINING_VERSION = 1
@@ -26,6 +27,8 @@ class Recipe:
     ema: float | None = None  # decay per step of the weight average that is evaluated and shipped
     shape: ShapeLoss = field(default_factory=ShapeLoss)  # loss terms on the expected keypoints (off by default)
     balance_teams: bool = False  # every training team drawn equally often
+    teacher_width: int | None = None  # distil from the same config this wide, trained with this recipe sans teacher
+    distill: float = 1.0  # weight of the distillation term (with teacher_width)
     flip_test: bool = False  # inference: average the heatmaps of the crop and of its mirror image
     decoder: str = "parabola"  # inference: "parabola" (argmax + parabola) or "local" (argmax + window mean)
 
@@ -46,12 +49,20 @@ class Recipe:
             fields["shape"] = dataclasses.asdict(self.shape)
         if self.balance_teams:
             fields["balance_teams"] = True
+        if self.teacher_width is not None:
+            fields["teacher"] = {"width": self.teacher_width, "distill": self.distill}
         return fields
+
+    def teacher(self, cfg: Config) -> tuple[Config, "Recipe"] | None:
+        """The teacher's config and recipe (this one without the teacher), or None without distillation."""
+        if self.teacher_width is None:
+            return None
+        return cfg.replace(width=self.teacher_width), self.replace(teacher_width=None, distill=1.0)
 
     def train_kwargs(self) -> dict:
         """The keywords of ``objectives.train.train`` this recipe sets."""
         return {"augmentation": self.augmentation, "ema": self.ema, "shape": self.shape if self.shape else None,
-                "balance_teams": self.balance_teams}
+                "balance_teams": self.balance_teams, **({"distill": self.distill} if self.teacher_width else {})}
 
     @property
     def inference(self) -> str:
@@ -79,6 +90,7 @@ RECIPES: dict[str, Recipe] = {
     "framing-balanced": Recipe(augmentation=AugmentConfig.framing(), balance_teams=True),
     "coord": Recipe(shape=ShapeLoss(coordinate=0.1)),
     "coord-long": Recipe(epochs=60, shape=ShapeLoss(coordinate=0.1)),
+    "coord-distill": Recipe(shape=ShapeLoss(coordinate=0.1), teacher_width=12),
 }
 # What retrain ships: the levers that lowered the leave-one-team-out error on two seeds (docs/decisions.md):
 # the coordinate term and the window-mean decoder. Flip averaging also helps but doubles the latency, so it is

@@ -100,13 +100,11 @@ def open_study(storage: RDBStorage, name: str, settings: TrialSettings, sampler:
 def sampler_seed(existing: optuna.Study | None, seed: int) -> int:
     """The sampler's seed: ``seed`` for a new study, so a fresh search is reproducible. A continued study
     would otherwise replay the sampler's sequence from its start and sample finished trials' parameters
-    again: its seed moves on by the trials it holds, and by the process id while another run is working on
-    it (a RUNNING trial), so two runs at once do not sample the same points."""
+    again, and two runs on one study at once would sample the same points: its seed moves on by the trials
+    the study holds and by the process id."""
     if existing is None:
         return seed
-    trials = existing.get_trials(deepcopy=False)
-    running = any(t.state == optuna.trial.TrialState.RUNNING for t in trials)
-    return (seed + len(trials) + (os.getpid() if running else 0)) % 2**32
+    return (seed + len(existing.get_trials(deepcopy=False)) + os.getpid()) % 2**32
 
 
 def enqueue_hand_designs(study: optuna.Study, space: SearchSpace) -> tuple[int, int]:

@@ -59,6 +59,8 @@ def train(
     ema: float | None = None,
     shape: ShapeLoss | None = None,
     balance_teams: bool = False,
+    teacher: nn.Module | None = None,
+    distill: float = 1.0,
 ) -> TrainResult:
     """Train ``cfg`` from scratch for up to ``epochs`` epochs and evaluate on ``val_set`` after each.
 
@@ -70,6 +72,8 @@ def train(
     shape: extra loss terms on the expected keypoints (``ShapeLoss``).
     balance_teams: draw each team's crops equally often (with replacement), so the largest training team
         does not set the conventions the model learns.
+    teacher: a larger trained model whose heatmaps the model also learns (knowledge distillation): ``distill``
+        times the KL divergence from the teacher's spatial softmax to the model's, on every augmented batch.
     val_set None (ship mode, every labelled crop trains): no per-epoch validation, no early stopping; the
         returned metrics are the final model's on the training crops (a fit check, not a generalisation
         estimate) and ``history`` stays empty.
@@ -106,7 +110,7 @@ def train(
     for epoch in range(1, epochs + 1):
         bad_loss = train_epoch(model, cfg, optimizer, scheduler, train_set, augmentation, generator, fmt,
                                after_step=average.update if average is not None else None, shape=shape,
-                               team_weights=team_weights)
+                               team_weights=team_weights, teacher=(teacher, distill) if teacher is not None else None)
         if bad_loss is not None:
             status, reason = "diverged", f"loss became {bad_loss} in epoch {epoch}"
             break
@@ -175,12 +179,15 @@ def train_epoch(model: nn.Module, cfg: Config, optimizer: torch.optim.Optimizer,
                 augmentation: AugmentConfig, generator: torch.Generator,
                 fmt: torch.memory_format = torch.channels_last,
                 after_step: Callable[[], None] | None = None, shape: ShapeLoss | None = None,
-                team_weights: torch.Tensor | None = None) -> float | None:
+                team_weights: torch.Tensor | None = None,
+                teacher: tuple[nn.Module, float] | None = None) -> float | None:
     """One pass over ``data`` in shuffled batches; returns the loss value if it stopped being finite.
 
     team_weights: (N,) sampling weights; the epoch then draws N crops with replacement by them.
     """
     model.train()
+    if teacher is not None:
+        teacher[0].eval()
     height, width = data.images.shape[-2:]
     order = (torch.randperm(len(data), generator=generator) if team_weights is None
              else torch.multinomial(team_weights, len(data), replacement=True, generator=generator))
@@ -191,7 +198,7 @@ def train_epoch(model: nn.Module, cfg: Config, optimizer: torch.optim.Optimizer,
         images = data.images[index].float().div_(255)
         images, keypoints = augment(images, data.keypoints[index], augmentation, generator)
         images = images.contiguous(memory_format=fmt)
-        loss = heatmap_loss(model, cfg, images, keypoints, height, width, shape)
+        loss = heatmap_loss(model, cfg, images, keypoints, height, width, shape, teacher)
         if not torch.isfinite(loss):
             return loss.item()
         optimizer.zero_grad(set_to_none=True)
@@ -204,9 +211,10 @@ def train_epoch(model: nn.Module, cfg: Config, optimizer: torch.optim.Optimizer,
 
 
 def heatmap_loss(model: nn.Module, cfg: Config, images: torch.Tensor, keypoints: torch.Tensor,
-                 height: int, width: int, shape: ShapeLoss | None = None) -> torch.Tensor:
+                 height: int, width: int, shape: ShapeLoss | None = None,
+                 teacher: tuple[nn.Module, float] | None = None) -> torch.Tensor:
     """The training loss of one batch: MSE on heatmaps (the original), or spatial cross-entropy; plus the
-    optional ``shape`` terms on the soft-argmax of the logits."""
+    optional ``shape`` terms on the soft-argmax of the logits and the distillation term (teacher, weight)."""
     targets = gaussian_targets(keypoints, height, width, cfg.sigma)  # (N, 7, H, W), peak 1
     logits = model.logits(images)  # (N, 7, H, W); model(images) is model.head.finish(logits)
     if cfg.loss == "ce":
@@ -218,6 +226,11 @@ def heatmap_loss(model: nn.Module, cfg: Config, images: torch.Tensor, keypoints:
         loss = F.mse_loss(model.head.finish(logits), targets)
     if shape:
         loss = loss + shape(soft_argmax(logits), keypoints)
+    if teacher is not None:
+        with torch.no_grad():
+            target = torch.softmax(teacher[0].logits(images).flatten(2), dim=-1)
+        student = F.log_softmax(logits.flatten(2), dim=-1)
+        loss = loss + teacher[1] * (target * (target.clamp_min(1e-12).log() - student)).sum(-1).mean()
     return loss
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmarks.generalisation import benchmark, format_summary, main
+from benchmarks.generalisation import benchmark, format_summary, main, teacher_weights, train_teachers
 from cones.synthetic import make_synthetic, save_supervisely
 from cones.types import ConeSet
 from objectives.recipe import Recipe
@@ -70,3 +70,21 @@ def test_cli_refuses_an_export_with_one_team(tmp_path):
     (tmp_path / "best.json").write_text(json.dumps({"config": CFG.to_dict()}))
     with pytest.raises(SystemExit, match="holds one team .*synthetic.*needs 2"):
         main(["--config", str(tmp_path / "best.json"), "--data", str(tmp_path / "export"), "--recipes", "today"])
+
+
+def test_a_distilling_recipe_learns_from_its_teacher_trained_first_on_the_same_fold():
+    data = invented_teams()
+    student = Recipe(epochs=1, teacher_width=6)
+    runs = [("config", CFG, "distil", student)]
+    lines = []
+    teacher_rows = train_teachers(data, "invented", runs, log=lines.append)
+    assert "3 to train" in lines[0] and {row["model"] for row in teacher_rows} == {"teacher w6"}
+    for team in ("alpha", "bravo", "charlie"):
+        assert teacher_weights(CFG, student, "invented", team).is_file()  # each fold's own teacher
+    summary = benchmark(data, "invented", runs, seeds=[0], log=lambda *a: None)
+    assert all(f["status"] == "ok" for f in summary["folds"])
+    # The term changes what the student learns: the same run without the teacher ends elsewhere.
+    plain = benchmark(data, "invented", [("config", CFG, "plain", Recipe(epochs=1))], seeds=[0], log=lambda *a: None)
+    distilled = {f["team"]: f["scores"]["parabola"]["mean_px"] for f in summary["folds"]}
+    alone = {f["team"]: f["scores"]["parabola"]["mean_px"] for f in plain["folds"]}
+    assert distilled != alone
