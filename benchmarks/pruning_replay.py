@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives.trial import BASELINE_ATTR, rungs
+from objectives.trial import BASELINE_ATTR, SETTLE_EPOCHS, reference_bar, rungs
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,22 @@ def replay(trials: list[FrozenTrial], rule: Rule, max_epochs: int) -> Replay:
     return out
 
 
+def replay_reference_bar(trials: list[FrozenTrial], factor: float) -> tuple[list[int], int]:
+    """The reference bar (``objectives.trial.reference_bar``) with ``factor``, in trial order, each trial judged
+    against the curves of the trials before it (hand designs included, and judged too): the trials it stops
+    and the epochs that saves."""
+    stopped, saved, earlier = [], 0, []
+    for trial in trials:
+        curve = trial.user_attrs["history"]
+        for epoch in range(SETTLE_EPOCHS, len(curve)):
+            if reference_bar(curve[epoch - 1], epoch, trial.number, earlier, factor):
+                stopped.append(trial.number)
+                saved += len(curve) - epoch
+                break
+        earlier.append(trial)
+    return stopped, saved
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--storage", required=True)
@@ -97,6 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         kept = [f"#{n}" for n in top if n in r.kept]
         print(f"{str(rule):<18} {r.epochs:>7,} {1 - r.epochs / budget:>6.0%} {r.to_the_end:>10} {r.unknown:>8}  "
               f"{len(kept)} ({', '.join(kept) or 'none'})")
+    every = [t for t in replayed if t.state != TrialState.FAIL] + [
+        t for t in study.get_trials(deepcopy=False) if BASELINE_ATTR in t.user_attrs and t.user_attrs.get("history")]
+    every.sort(key=lambda t: t.number)
+    print(f"\nthe reference bar alone (from epoch {SETTLE_EPOCHS}, against the trials before, hand designs included):")
+    for factor in (2.0, 3.0, 4.0):
+        stopped, saved = replay_reference_bar(every, factor)
+        lost = [f"#{n}" for n in top if n in stopped]
+        print(f"  factor {factor:g}: stops {len(stopped)} of {len(every)} trials, saves {saved:,} epochs; best "
+              f"{args.top} stopped: {', '.join(lost) or 'none'}")
     return 0
 
 

@@ -108,15 +108,27 @@ def summary(study: optuna.Study, max_bytes: int, storage_url: str) -> str:
         lines.append("no trial has completed within the size cap yet")
         return "\n".join(lines)
     lines += ["best trial:", header, row(best)]
-    baselines = [t for t in trials if BASELINE_ATTR in t.user_attrs and feasible(t, max_bytes)]
+    # The reference: complete hand designs, and those the reference bar stopped once their result was
+    # settled (their error is the one at that epoch); a design copied from another study says so.
+    baselines = [t for t in trials if BASELINE_ATTR in t.user_attrs and "val_mean_px" in t.user_attrs
+                 and t.user_attrs.get("weight_bytes", math.inf) <= max_bytes
+                 and (feasible(t, max_bytes) or "stopped_by" in t.user_attrs)]
     if baselines:
-        lines += ["hand designs (same split and budget):"]
-        lines += [row(t, t.user_attrs[BASELINE_ATTR]) for t in sorted(baselines, key=lambda t: t.number)]
+        lines += ["hand designs (same split and budget; 'stopped': the error at the epoch the reference bar "
+                  "stopped it):"]
+        lines += [row(t, t.user_attrs[BASELINE_ATTR] + _reference_note(t))
+                  for t in sorted(baselines, key=lambda t: t.number)]
     lines += milestones(trials, best, study.user_attrs.get("max_epochs"))
     lines += ["export it with:",
               f"  python runners/export.py --study {study.study_name} --storage {storage_url} "
               f"--trial {best.number} --out best.json"]
     return "\n".join(lines)
+
+
+def _reference_note(trial: FrozenTrial) -> str:
+    attrs = trial.user_attrs
+    note = f" stopped after epoch {attrs.get('epochs')}" if "stopped_by" in attrs else ""
+    return note + (f" (reused from {attrs['reused_from']})" if "reused_from" in attrs else "")
 
 
 def milestones(trials: list[FrozenTrial], best: FrozenTrial, max_epochs: int | None) -> list[str]:

@@ -4,12 +4,14 @@ Shared by the in-process runner and the Ray runner so both write the same study.
 """
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import warnings
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
 
 from search_space.baselines import hand_designs
 from search_space.size import measure
@@ -107,27 +109,63 @@ def sampler_seed(existing: optuna.Study | None, seed: int) -> int:
     return (seed + len(existing.get_trials(deepcopy=False)) + os.getpid()) % 2**32
 
 
-def enqueue_hand_designs(study: optuna.Study, space: SearchSpace) -> tuple[int, int]:
+REUSED_ATTR = "reused_from"  # "study NAME trial N": a hand design's result copied from another study
+# What makes two studies' hand-design runs the same run (the training seed, data and split decide it).
+SAME_RUN = ("data", "split", "max_epochs", "seed", "max_bytes", "objectives")
+
+
+def reference_donors(study: optuna.Study) -> dict[str, optuna.trial.FrozenTrial]:
+    """Hand designs that another study in the same storage already ran to a result under the same data,
+    split, epoch budget, seed and cap, by name; each trial carries ``reused_from`` (where it ran)."""
+    mine = {key: study.user_attrs.get(key) for key in SAME_RUN}
+    if None in mine.values():
+        return {}
+    found: dict[str, optuna.trial.FrozenTrial] = {}
+    for summary in optuna.get_all_study_summaries(study._storage, include_best_trial=False):
+        if summary.study_name == study.study_name or summary.directions != study.directions:
+            continue
+        if any(summary.user_attrs.get(key) != value for key, value in mine.items()):
+            continue
+        other = optuna.load_study(study_name=summary.study_name, storage=study._storage)
+        for trial in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            name = trial.user_attrs.get(BASELINE_ATTR)
+            if name and name not in found and REUSED_ATTR not in trial.user_attrs:
+                trial = copy.deepcopy(trial)
+                trial.user_attrs[REUSED_ATTR] = f"study {summary.study_name} trial {trial.number}"
+                found[name] = trial
+    return found
+
+
+def enqueue_hand_designs(study: optuna.Study, space: SearchSpace) -> dict[str, int]:
     """Enqueue the original study's designs that the study does not hold yet. A design whose family has no
     model within the cap at all cannot be sampled (the family is not among the space's choices): it is
-    recorded PRUNED ``oversize`` at once, as the search records any candidate over the cap. Returns
-    (enqueued, recorded oversize)."""
+    recorded PRUNED ``oversize`` at once, as the search records any candidate over the cap. A design
+    another study of the storage already ran the same way (``reference_donors``) is copied instead, with
+    ``reused_from`` saying where it ran. Returns how many were enqueued, recorded oversize and reused."""
     present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
-    added = oversize = 0
+    counts = {"enqueued": 0, "oversize": 0, "reused": 0}
+    donors = reference_donors(study)
     for name, cfg in hand_designs().items():
         if name in present:
             continue
+        if name in donors:  # run already, on the same data, split, budget, seed and cap: copy, do not retrain
+            donor = donors[name]
+            study.add_trial(optuna.trial.create_trial(
+                state=donor.state, values=donor.values, params=donor.params, distributions=donor.distributions,
+                intermediate_values=donor.intermediate_values, user_attrs=donor.user_attrs))
+            counts["reused"] += 1
+            continue
         if cfg.family in space.families():  # a design over the cap is pruned by the trial, before training
             study.enqueue_trial(trial_params(cfg), user_attrs={BASELINE_ATTR: name})
-            added += 1
+            counts["enqueued"] += 1
             continue
         size = measure(cfg)
         study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs={
             BASELINE_ATTR: name, "config": cfg.to_dict(), "family": cfg.family, "weight_bytes": size.weight_bytes,
             "params": size.params, "macs": size.macs, "status": "oversize",
             "reason": f"{size.weight_bytes} weight bytes > cap {space.max_bytes}"}))
-        oversize += 1
-    return added, oversize
+        counts["oversize"] += 1
+    return counts
 
 
 def describe(study: optuna.Study, settings: TrialSettings, data: str, split: str, val_teams, val_fraction: float,

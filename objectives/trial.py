@@ -23,6 +23,11 @@ from search_space.space import SearchSpace, sample_config
 
 BASELINE_ATTR = "baseline"
 INTERRUPTED = "interrupted"  # the status of a trial cut off by Ctrl-C or SIGTERM (recorded FAIL)
+# The reference bar (single objective): from epoch SETTLE_EPOCHS on, any trial, a hand design included, stops
+# when its error is more than HOPELESS_FACTOR times the best error another trial had at the same epoch.
+# Evidence in docs/decisions.md ("The first hour"): collapsed designs end at 22-42 px, far from the rest.
+HOPELESS_FACTOR = 3.0
+SETTLE_EPOCHS = 2
 
 
 class TrialDiverged(RuntimeError):
@@ -118,10 +123,12 @@ def record_metrics(trial: optuna.Trial, metrics: Metrics) -> None:
 class EpochReporter:
     """The ``on_epoch`` callback: records the learning curve and decides whether to stop early.
 
-    Single objective: Optuna's pruner (``trial.report`` / ``should_prune``). Multi-objective, where Optuna
-    supports neither, ``pareto_rung_stop``. The hand designs are never stopped: they are the reference.
-    Nor do they count among the competitors at a rung (they never ask the pruner, and are left out of the
-    Pareto peers): their errors are mostly far behind and would only lower the bar for sampled trials.
+    Single objective: the reference bar (``reference_bar``), then Optuna's pruner (``trial.report`` /
+    ``should_prune``). Multi-objective, where Optuna supports neither, ``pareto_rung_stop``. The hand designs
+    are the reference: only the reference bar stops them (a collapsed design's result is settled long before
+    its last epoch, and its error there is what the study records for it). They do not count among the
+    competitors at a rung (they never ask the pruner, and are left out of the Pareto peers): their errors are
+    mostly far behind and would only lower the bar for sampled trials.
     """
 
     def __init__(self, trial: optuna.Trial, settings: TrialSettings, kb: float):
@@ -139,6 +146,10 @@ class EpochReporter:
             return False
         if not self.settings.multi_objective:
             self.trial.report(metrics.mean_px, epoch)
+            bar = reference_bar(metrics.mean_px, epoch, self.trial.number, self.trial.study.get_trials(deepcopy=False))
+            if bar is not None:
+                self.trial.set_user_attr("stopped_by", bar)
+                return True
             # should_prune is what records a trial's value at a rung, so an exempt trial must not call it.
             return False if self.exempt else self.trial.should_prune()
         if self.exempt or epoch not in rungs(self.settings.max_epochs, self.settings.reduction_factor):
@@ -150,6 +161,23 @@ class EpochReporter:
             and BASELINE_ATTR not in t.user_attrs
         ]
         return pareto_rung_stop((metrics.mean_px, self.kb), peers, self.settings.reduction_factor)
+
+
+def reference_bar(error: float, epoch: int, number: int, trials: list[optuna.trial.FrozenTrial],
+                  factor: float = HOPELESS_FACTOR) -> str | None:
+    """Why a trial at ``error`` px after ``epoch`` epochs stops now (its result is settled: far behind what
+    another trial had at the same epoch), or None."""
+    if epoch < SETTLE_EPOCHS:
+        return None
+    at_epoch = [(t.user_attrs["history"][epoch - 1], t.number) for t in trials
+                if t.number != number and len(t.user_attrs.get("history", ())) >= epoch]
+    if not at_epoch:
+        return None
+    best, best_number = min(at_epoch)
+    if error > factor * best:
+        return (f"reference bar: {error:.2f} px after epoch {epoch}, more than {factor:g}x the "
+                f"{best:.2f} px of trial {best_number} there")
+    return None
 
 
 def rungs(max_epochs: int, reduction_factor: int) -> set[int]:

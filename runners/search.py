@@ -109,11 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     describe(study, settings, data=data_name, split=split_text,
              val_teams=val_teams, val_fraction=args.val_fraction, train_size=len(train_set), val_size=len(val_set))
     if not args.no_baselines:
-        added, oversize = enqueue_hand_designs(study, space)
-        if added:
-            print(f"enqueued {added} hand designs of the original study as the first trials (the reference)")
-        if oversize:
-            print(f"{oversize} hand designs are over the cap: recorded PRUNED (oversize), not trained")
+        counts = enqueue_hand_designs(study, space)
+        if counts["reused"]:
+            print(f"reused {counts['reused']} hand designs' results from another study of this storage with the same "
+                  "data, split, epochs, seed and cap (user attribute reused_from says which)")
+        if counts["enqueued"]:
+            print(f"enqueued {counts['enqueued']} hand designs of the original study as the first trials (the "
+                  "reference)")
+        if counts["oversize"]:
+            print(f"{counts['oversize']} hand designs are over the cap: recorded PRUNED (oversize), not trained")
 
     done = finished(study)
     if done >= args.trials:

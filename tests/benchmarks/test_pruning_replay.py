@@ -4,7 +4,7 @@ import random
 import optuna
 from optuna.trial import TrialState
 
-from benchmarks.pruning_replay import Rule, replay
+from benchmarks.pruning_replay import Rule, replay, replay_reference_bar
 from objectives.study import make_pruner
 from objectives.trial import TrialSettings
 
@@ -47,3 +47,14 @@ def test_where_a_rule_would_go_past_the_recorded_curve_the_trial_stops_there_and
     assert len(trials[3].user_attrs["history"]) == 1
     result = replay(trials, Rule(3, window=1), max_epochs=9)
     assert result.unknown == 1 and result.epochs == 3 * 9 + 1 and result.kept == (0, 1, 2)
+
+
+def test_the_reference_bar_replay_stops_the_collapsed_curve_and_keeps_the_slow_starter():
+    curves = [[6.0, 4.0, 3.0, 2.5], [30.0, 28.0, 27.0, 26.0], [9.0, 5.0, 2.8, 2.0]]
+    trials = []
+    for number, curve in enumerate(curves):
+        trial = optuna.trial.create_trial(value=curve[-1], user_attrs={"history": curve})
+        trial.number = number
+        trials.append(trial)
+    stopped, saved = replay_reference_bar(trials, 3.0)
+    assert stopped == [1] and saved == 2  # 28 px at epoch 2 is 7x trial 0's 4 px; trial 2 is only 1.25x behind

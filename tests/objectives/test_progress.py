@@ -99,3 +99,16 @@ def test_search_time_counts_parallel_trials_once():
     end = trials[-1].datetime_complete
     assert search_minutes(trials, end) == 17.0
     assert search_minutes(trials, trials[0].datetime_complete) == 10.0  # only what ran before then
+
+
+def test_the_reference_bar_stops_a_trial_far_behind_another_at_the_same_epoch():
+    from objectives.trial import HOPELESS_FACTOR, SETTLE_EPOCHS, reference_bar
+
+    good = optuna.trial.create_trial(value=2.0, user_attrs={"history": [6.0, 4.0, 2.0]})
+    good.number = 0
+    assert reference_bar(3.1 * 4.0, 2, 1, [good]).startswith("reference bar: 12.40 px after epoch 2, more than 3x")
+    assert reference_bar(2.9 * 4.0, 2, 1, [good]) is None  # behind, but not hopeless
+    assert reference_bar(100.0, SETTLE_EPOCHS - 1, 1, [good]) is None  # too early to judge
+    assert reference_bar(100.0, 4, 1, [good]) is None  # nobody reached epoch 4 yet
+    assert reference_bar(100.0, 2, 0, [good]) is None  # a trial is not its own reference
+    assert reference_bar(HOPELESS_FACTOR * 4.0 + 0.01, 2, 1, [good]) is not None

@@ -217,3 +217,24 @@ def test_missing_data_is_one_line_and_no_study_is_created(tmp_path):
     with pytest.raises(SystemExit, match=r"search: .*nowhere: no such directory"):
         search.main(["--data", str(tmp_path / "nowhere"), "--trials", "1", "--storage", storage])
     assert not (tmp_path / "s.db").exists()
+
+
+def test_a_second_study_on_the_same_run_reuses_the_hand_designs(tmp_path, tiny_export, isolated_cache, capsys):
+    url = run_search(tmp_path, tiny_export, "--trials", "8", "--study-name", "first")
+    capsys.readouterr()
+    run_search(tmp_path, tiny_export, "--trials", "9", "--study-name", "second")
+    assert "reused 8 hand designs' results" in capsys.readouterr().out
+    first, second = (optuna.load_study(study_name=n, storage=url) for n in ("first", "second"))
+    ran = {t.user_attrs["baseline"]: t for t in first.trials}
+    reused = [t for t in second.trials if "baseline" in t.user_attrs]
+    assert len(reused) == 8 and len(second.trials) == 9  # 8 copied, 1 sampled and trained
+    for t in reused:
+        origin = ran[t.user_attrs["baseline"]]
+        assert t.user_attrs["reused_from"] == f"study first trial {origin.number}"
+        assert (t.state, t.values, t.params) == (origin.state, origin.values, origin.params)
+        assert t.user_attrs["train_seconds"] == origin.user_attrs["train_seconds"]
+    # Another seed is another run: nothing is reused.
+    url2 = search.main(["--data", str(tiny_export), "--storage", url, "--epochs", "1", "--val-fraction", "0.25",
+                        "--trials", "1", "--study-name", "third", "--seed", "1", "--no-early-stopping"])
+    third = optuna.load_study(study_name="third", storage=url)
+    assert url2 == 0 and not any("reused_from" in t.user_attrs for t in third.trials)
