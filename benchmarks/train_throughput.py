@@ -19,7 +19,7 @@ from cones.augment import AugmentConfig
 from cones.synthetic import make_synthetic
 from objectives.train import _scheduler, make_optimizer, train_epoch
 from search_space.config import Config
-from search_space.registry import families
+from search_space.registry import searched_families
 from search_space.size import measure
 from search_space.space import FAMILY_DEPTHS
 
@@ -75,7 +75,7 @@ def main() -> None:
     print(f"dense float32 matmul (1024^3): {peak:.1f} GFLOP/s")
     print(f"{'family':<8} {'size of':<10} {'config':<18} {'KB':>6} {'MMAC/img':>9} {'img/s':>7} {'GFLOP/s':>8} "
           f"{'of matmul':>9}")
-    for family in families():
+    for family in searched_families():
         for design, hand in HAND_DESIGNS.items():
             cfg = hand if family == design else nearest(family, measure(hand).weight_bytes)
             cfg = cfg.replace(batch_size=args.batch)

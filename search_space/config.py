@@ -4,28 +4,31 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 HEADS = ("linear", "sigmoid", "softmax")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 LOSSES = ("mse", "ce")
 SIGMA_LIMITS = (0.3, 10.0)  # heatmap std, px: below, the Gaussian is under a pixel; above, wider than a flank
+ARCH = {"arch": True}  # field metadata: the field decides what ``create_model`` builds
 
 
 @dataclass(frozen=True)
 class Config:
     """A candidate: architecture plus training recipe.
 
-    Architecture fields (``family`` .. ``expand``) decide the weights; the rest decide how they are trained.
-    ``loss="ce"`` (spatial cross-entropy) is only meaningful for the ``softmax`` head.
+    Architecture fields (``metadata=ARCH``) decide the network; the rest decide how it is trained. A new
+    architecture field must carry ``ARCH``: sizes are cached on ``arch``, and ``tests/search_space/test_config.py``
+    fails for a field that changes the network without it. ``loss="ce"`` (spatial cross-entropy) is only
+    meaningful for the ``softmax`` head.
     """
 
-    family: str = "resnet"
-    width: int = 8  # base channels
-    depth: int = 2  # residual blocks (resnet) or resolution levels (unet, mobile)
-    batch_norm: bool = False
-    head: str = "linear"
-    expand: int = 2  # inverted-residual expansion ratio (mobile family only)
+    family: str = field(default="resnet", metadata=ARCH)
+    width: int = field(default=8, metadata=ARCH)  # base channels
+    depth: int = field(default=2, metadata=ARCH)  # blocks (resnet, plain) or resolution levels (unet, mobile)
+    batch_norm: bool = field(default=False, metadata=ARCH)
+    head: str = field(default="linear", metadata=ARCH)
+    expand: int = field(default=2, metadata=ARCH)  # inverted-residual expansion ratio (mobile family only)
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.9  # sgd and rmsprop only
@@ -58,8 +61,8 @@ class Config:
 
     @property
     def arch(self) -> tuple:
-        """The fields that decide the weights (the key for size caches)."""
-        return (self.family, self.width, self.depth, self.batch_norm, self.head, self.expand)
+        """The values of the architecture fields, in ``ARCH_FIELDS`` order (the key for size caches)."""
+        return tuple(getattr(self, name) for name in ARCH_FIELDS)
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -89,3 +92,6 @@ class Config:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+ARCH_FIELDS = tuple(f.name for f in dataclasses.fields(Config) if f.metadata.get("arch"))

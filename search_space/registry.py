@@ -1,54 +1,116 @@
-"""Model families registered by name: adding a family is one file and one decorator."""
+"""Model families registered by name: adding a family is one file in ``search_space/families/`` and one decorator.
+
+Each family's decorator carries its metadata (depth range, family-only knobs, memory format, whether the
+search samples it); the search space and the tests read it from here. ``docs/adding-a-family.md`` walks through
+an example.
+"""
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
-from search_space.config import Config
-
-_FAMILIES: dict[str, Callable[[Config], nn.Module]] = {}
-_CHANNELS_LAST: dict[str, bool] = {}
+from search_space.config import ARCH_FIELDS, Config
 
 
-def register_family(name: str, channels_last: bool = True):
-    """Decorator: ``@register_family("resnet")`` over a ``build(cfg) -> nn.Module``.
+@dataclass(frozen=True)
+class Family:
+    name: str
+    build: Callable[[Config], nn.Module]
+    depths: tuple[int, int]  # (lowest, highest) depth the search considers
+    knobs: dict[str, tuple[int, int]]  # family-only integer Config fields -> (lowest, highest), in sampling order
+    channels_last: bool  # trains faster in channels-last memory format on CPU
+    searched: bool  # the search space samples it
 
+
+_FAMILIES: dict[str, Family] = {}
+_loaded = False
+
+
+def register_family(name: str, *, depths: tuple[int, int], knobs: dict[str, tuple[int, int]] | None = None,
+                    channels_last: bool = True, searched: bool = True):
+    """Decorator: ``@register_family("resnet", depths=(1, 3))`` over a ``build(cfg) -> nn.Module``.
+
+    depths: the (lowest, highest) ``cfg.depth`` the search considers; depths whose narrowest model is over the
+    cap are left out per study.
+    knobs: integer architecture fields only this family reads, with the (lowest, highest) value the search
+    considers, e.g. ``{"expand": (1, 4)}``; sampled after ``depth``, in this order. Other families keep the
+    field's default.
     channels_last: whether the family trains faster in channels-last memory format on CPU (dense 3x3
     convolutions do, about 1.5-2x; depthwise-heavy networks do not).
+    searched: False keeps the family out of the search space while the tests, ``--config`` files and the
+    export still accept it.
     """
+    knobs = dict(knobs or {})
+    _check_range(name, "depths", depths)
+    possible = [f for f in ARCH_FIELDS if type(getattr(Config, f)) is int and f not in ("width", "depth")]
+    for knob, bounds in knobs.items():
+        if knob not in possible:
+            raise ValueError(f"family {name!r}: knob {knob!r} is not an integer architecture field of Config; "
+                             f"possible knobs: {possible}, or add a field with metadata=ARCH to "
+                             "search_space/config.py")
+        _check_range(name, f"knob {knob!r}", bounds)
 
     def add(build: Callable[[Config], nn.Module]):
         if name in _FAMILIES:
             raise ValueError(f"family {name!r} is registered twice")
-        _FAMILIES[name] = build
-        _CHANNELS_LAST[name] = channels_last
+        _FAMILIES[name] = Family(name, build, tuple(depths), knobs, channels_last, searched)
         return build
 
     return add
 
 
-def memory_format(cfg: Config) -> torch.memory_format:
-    _load_builtin()
-    return torch.channels_last if _CHANNELS_LAST.get(cfg.family, True) else torch.contiguous_format
+def _check_range(family: str, what: str, bounds) -> None:
+    if not (len(bounds) == 2 and all(isinstance(b, int) for b in bounds) and 1 <= bounds[0] <= bounds[1]):
+        raise ValueError(f"family {family!r}: {what} must be (lowest, highest) integers with 1 <= lowest <= highest, "
+                         f"got {bounds!r}")
+
+
+def get_family(name: str) -> Family:
+    _load_families()
+    try:
+        return _FAMILIES[name]
+    except KeyError:
+        raise ValueError(f"unknown family {name!r}; known families: {', '.join(sorted(_FAMILIES))}") from None
 
 
 def families() -> tuple[str, ...]:
-    _load_builtin()
+    """Every registered family, searched or not."""
+    _load_families()
     return tuple(sorted(_FAMILIES))
+
+
+def searched_families() -> tuple[str, ...]:
+    """The families the search space samples."""
+    return tuple(name for name in families() if _FAMILIES[name].searched)
+
+
+def memory_format(cfg: Config) -> torch.memory_format:
+    _load_families()
+    family = _FAMILIES.get(cfg.family)
+    return torch.channels_last if family is None or family.channels_last else torch.contiguous_format
 
 
 def create_model(cfg: Config) -> nn.Module:
     """Build the network for ``cfg``: input (N, 3, H, W) in [0, 1], output heatmaps (N, 7, H, W)."""
-    _load_builtin()
+    return get_family(cfg.family).build(cfg)
+
+
+def _load_families() -> None:
+    # Importing every module of the package runs its decorators; a new family file needs no edit here.
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import search_space.families as package
+
     try:
-        build = _FAMILIES[cfg.family]
-    except KeyError:
-        raise ValueError(f"unknown family {cfg.family!r}; known families: {', '.join(sorted(_FAMILIES))}") from None
-    return build(cfg)
-
-
-def _load_builtin() -> None:
-    # Importing the modules runs their decorators.
-    from search_space.families import mobile, resnet, unet  # noqa: F401
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    except BaseException:
+        _loaded = False
+        raise

@@ -13,7 +13,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from search_space.config import Config
+from search_space.config import ARCH_FIELDS, Config
 from search_space.families.layers import ConvBN
 from search_space.registry import create_model
 
@@ -50,8 +50,7 @@ def weight_bytes(cfg: Config) -> int:
 
 @lru_cache(maxsize=4096)
 def _measure(arch: tuple, input_size: tuple[int, int]) -> ModelSize:
-    family, width, depth, batch_norm, head, expand = arch
-    cfg = Config(family=family, width=width, depth=depth, batch_norm=batch_norm, head=head, expand=expand)
+    cfg = Config(**dict(zip(ARCH_FIELDS, arch)))  # training fields at their defaults: they build nothing
     with torch.device("meta"):
         model = create_model(cfg)
     params = _folded_params(model)

@@ -22,7 +22,7 @@ class ResidualBlock(nn.Module):
         return self.act(self.conv2(self.conv1(x)) + self.shortcut(x))
 
 
-@register_family("resnet")
+@register_family("resnet", depths=(1, 3))
 def build(cfg: Config) -> nn.Module:
     layers = [ConvBN(3, cfg.width, 7, batch_norm=cfg.batch_norm)]
     channels = cfg.width

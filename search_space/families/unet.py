@@ -43,6 +43,6 @@ class UNetBody(nn.Module):
         return x
 
 
-@register_family("unet")
+@register_family("unet", depths=(2, 4))
 def build(cfg: Config) -> nn.Module:
     return KeypointNet(UNetBody(cfg), cfg.width, cfg)

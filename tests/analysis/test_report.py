@@ -50,7 +50,8 @@ def test_script_names_a_missing_storage(tmp_path):
     done = subprocess.run([sys.executable, "analysis/report.py", "--storage", url, "--out", str(tmp_path / "out")],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2
-    assert f"no study in {url}" in done.stderr
+    assert done.stderr == f"report: --storage {url}: no such file {tmp_path}/none.db; point --storage at the " \
+                          "search's database (sqlite:///optuna.db by default)\n"
     assert not (tmp_path / "out").exists() and not (tmp_path / "none.db").exists()
 
 

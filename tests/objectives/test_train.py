@@ -11,6 +11,7 @@ from cones.splits import split
 from cones.synthetic import make_synthetic
 from objectives.train import ShapeLoss, balanced_weights, evaluate, soft_argmax, train
 from search_space.config import Config
+from search_space.registry import families, get_family
 
 pytestmark = pytest.mark.slow
 FAST = Config(family="unet", width=4, depth=2, batch_norm=True, head="softmax", loss="ce", batch_size=16, lr=3e-3)
@@ -57,9 +58,9 @@ def test_keep_best_returns_the_best_epoch(data):
     assert result.history[result.best_epoch - 1] == min(result.history)
 
 
-@pytest.mark.parametrize("family", ["resnet", "mobile"])
+@pytest.mark.parametrize("family", families())
 def test_every_family_trains_one_epoch(data, family):
-    cfg = Config(family=family, width=4, depth=2 if family == "mobile" else 1, batch_size=32)
+    cfg = Config(family=family, width=4, depth=get_family(family).depths[0], batch_size=32)
     assert train(cfg, *data, 1).status == "ok"
 
 

@@ -90,7 +90,7 @@ CASES = {
     "retrain-config-width-fraction": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
                                       r"config width must be an integer, got 6.5", {"width": 6.5}),
     "retrain-config-unknown-family": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
-                                      r"unknown family 'vgg'; known: mobile, resnet, unet", {"family": "vgg"}),
+                                      r"unknown family 'vgg'; known: mobile, plain, resnet, unet", {"family": "vgg"}),
     "retrain-config-expand-zero": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
                                    r"expand must be an integer >= 1, got 0", {"expand": 0}),
     "retrain-config-negative-weight-decay": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,

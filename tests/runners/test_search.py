@@ -214,7 +214,7 @@ def test_without_data_the_search_runs_on_announced_synthetic_cones(tmp_path, iso
 
 def test_missing_data_is_one_line_and_no_study_is_created(tmp_path):
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    with pytest.raises(SystemExit, match=r"search: .*nowhere: no such directory"):
+    with pytest.raises(SystemExit, match=r".*nowhere: no such directory"):
         search.main(["--data", str(tmp_path / "nowhere"), "--trials", "1", "--storage", storage])
     assert not (tmp_path / "s.db").exists()
 

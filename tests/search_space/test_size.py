@@ -5,16 +5,16 @@ import pytest
 import torch
 
 from search_space.config import Config
-from search_space.registry import create_model, families
+from search_space.registry import create_model, families, get_family
 from search_space.size import fold_batch_norm, max_bytes, measure, state_dict_bytes, weight_bytes
-from search_space.space import FAMILY_DEPTHS
+from search_space.space import MAX_WIDTH, MIN_WIDTH
 
 
 def random_configs(n=24, seed=0):
     rng = random.Random(seed)
     for _ in range(n):
         family = rng.choice(families())
-        low, high = FAMILY_DEPTHS[family]
+        low, high = get_family(family).depths
         yield Config(family=family, width=rng.randint(2, 12), depth=rng.randint(low, high),
                      batch_norm=rng.random() < 0.5, head=rng.choice(["linear", "sigmoid", "softmax"]),
                      expand=rng.randint(1, 4))
@@ -45,6 +45,14 @@ def test_folding_keeps_the_output(family):
             torch.nn.init.uniform_(module.bias, -0.2, 0.2)
     x = torch.rand(3, 3, 64, 48)
     assert torch.allclose(model.eval()(x), fold_batch_norm(model)(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("family", families())
+def test_every_registered_depth_builds_and_grows_with_width(family):
+    low, high = get_family(family).depths
+    for depth in range(low, high + 1):
+        assert weight_bytes(Config(family=family, width=MIN_WIDTH, depth=depth)) < \
+            weight_bytes(Config(family=family, width=MAX_WIDTH, depth=depth))
 
 
 def test_batch_norm_costs_nothing_once_folded():
