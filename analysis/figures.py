@@ -107,7 +107,7 @@ def pareto_figure(rows: list[TrialRow], info: StudyInfo, x: str = "size") -> go.
         fig.add_trace(_points(stopped, x_of, "stopped early (partial training)", dict(
             color="#7f7f7f", size=7, symbol="circle-open")), row=2, col=1)
 
-    candidates = [r for r in trained if r.state == "COMPLETE" and r.completed_ok and r.feasible(info.max_bytes)]
+    candidates = [r for r in trained if r.feasible(info.max_bytes)]
     front = [candidates[i] for i in pareto_front([x_of(r) for r in candidates], [r.error for r in candidates])]
     if front:
         trace = _points(front, x_of, f"Pareto front ({len(front)} trials)", dict(color=FRONT_COLOUR, size=10))

@@ -1,7 +1,10 @@
-"""The Pareto set of points to be minimised in both coordinates (error against size, error against MACs)."""
+"""The Pareto set of points to be minimised in both coordinates (error against size, error against MACs), for
+drawing; the dominance rule itself is ``analysis.study_reader.pareto_ranks``, the one the search stops by."""
 from __future__ import annotations
 
 from typing import Sequence
+
+from analysis.study_reader import pareto_ranks
 
 
 def pareto_mask(xs: Sequence[float], ys: Sequence[float]) -> list[bool]:
@@ -12,23 +15,7 @@ def pareto_mask(xs: Sequence[float], ys: Sequence[float]) -> list[bool]:
     """
     if len(xs) != len(ys):
         raise ValueError(f"xs and ys must have the same length, got {len(xs)} and {len(ys)}")
-    # Sweep by x (then y): a point is on the front when its y beats every y seen at a strictly smaller x, and is
-    # no worse than the best y at its own x.
-    order = sorted(range(len(xs)), key=lambda i: (xs[i], ys[i]))
-    mask = [False] * len(xs)
-    best_y_before = float("inf")  # lowest y among points with x strictly smaller than the current x
-    k = 0
-    while k < len(order):
-        x = xs[order[k]]
-        group = []
-        while k < len(order) and xs[order[k]] == x:
-            group.append(order[k])
-            k += 1
-        lowest = ys[group[0]]  # sorted by y within the same x
-        for i in group:
-            mask[i] = ys[i] == lowest and lowest < best_y_before
-        best_y_before = min(best_y_before, lowest)
-    return mask
+    return [rank == 0 for rank in pareto_ranks(list(zip(xs, ys)))]
 
 
 def pareto_front(xs: Sequence[float], ys: Sequence[float]) -> list[int]:

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from scipy.stats import spearmanr
 
 from analysis.figures import family_colour, log_ticks, message_figure
-from analysis.study_data import StudyInfo, TrialRow, full_budget
+from analysis.study_data import StudyInfo, TrialRow, best_feasible, full_budget
 
 MIN_GROUP = 3
 COLLAPSE_PCK3 = 0.1  # a run that puts fewer than 10 % of keypoints within 3 px has collapsed
@@ -285,10 +285,9 @@ def answer_all(rows: list[TrialRow], info: StudyInfo) -> list[Answer]:
 def progress_sentence(rows: list[TrialRow], info: StudyInfo) -> str:
     """Would more trials help: how much the best feasible error moved over the last quarter of completed trials."""
     done = sorted((r for r in rows if r.completed_ok), key=lambda r: r.number)
-    feasible = [r for r in done if r.feasible(info.max_bytes)]
-    if not feasible:
+    best = best_feasible(rows, info.max_bytes)
+    if best is None:
         return "No completed trial within the size cap yet."
-    best = min(feasible, key=lambda r: (r.error, r.number))
     position = done.index(best) + 1
     head = (f"Best error within the cap: {best.error:.2f} px (trial {best.number}), reached at completed trial "
             f"{position} of {len(done)}.")

@@ -25,7 +25,8 @@ from analysis.figures import history_figure, importance_figure, pareto_figure
 from analysis.importances import MIN_TRIALS, param_importances
 from analysis.png import write_png
 from analysis.questions import answer_all, progress_sentence
-from analysis.study_data import StudyInfo, StudyNotFound, TrialRow, best_feasible, open_study, read_trials, study_info
+from analysis.study_data import StudyInfo, TrialRow, best_feasible, read_trials, study_info
+from analysis.study_reader import StudyNotFound, read_study
 
 PNG_SIZE = dict(width=1100, height=650)
 
@@ -52,7 +53,7 @@ def export_command(info: StudyInfo, trial: int) -> str:
 
 
 def build_report(storage: str, study_name: str | None, min_trials: int = MIN_TRIALS) -> Report:
-    study = open_study(storage, study_name)
+    study = read_study(storage, study_name)
     info = study_info(study, storage)
     rows = read_trials(study)
 

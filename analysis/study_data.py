@@ -1,29 +1,28 @@
 """Read a search study into a tidy table: one ``TrialRow`` per trial, with the attributes the runner writes.
 
-Only reads: opening a storage never creates a study (nor, for SQLite, a database file).
+A row's error, size and feasibility, and the best feasible row, follow the rules of ``analysis.study_reader``
+(the ones the search and the export use); this module only lays them out for the report.
 
-    from analysis.study_data import open_study, read_trials, study_info
-    study = open_study("sqlite:///optuna.db", None)  # None: the storage's only study
+    from analysis.study_reader import read_study
+    from analysis.study_data import read_trials, study_info
+    study = read_study("sqlite:///optuna.db", None)  # None: the storage's only study
     rows = read_trials(study)
 """
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from analysis import study_reader
+from analysis.study_reader import UNUSABLE_STATUSES, is_feasible, study_cap, trial_error, trial_weight_bytes
+
 BYTES_PER_KB = 1024
-DEFAULT_MAX_BYTES = 80 * BYTES_PER_KB
 METRICS = ("val_mean_px", "val_median_px", "val_pck1", "val_pck2", "val_pck3", "val_heatmap_mse")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-class StudyNotFound(ValueError):
-    """The storage holds no study, or not the one asked for, or more than one and none was named."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,7 @@ class TrialRow:
     reason: str | None
     started: datetime | None
     completed: datetime | None
+    trial: FrozenTrial = field(repr=False, compare=False)  # the source, for the rules of study_reader
 
     @property
     def size_kb(self) -> float | None:
@@ -70,7 +70,8 @@ class TrialRow:
         return self.outcome == "ok" and self.error is not None
 
     def feasible(self, max_bytes: int) -> bool:
-        return self.weight_bytes is not None and self.weight_bytes <= max_bytes
+        """Completed with a finite error and within ``max_bytes`` (``study_reader.is_feasible``)."""
+        return is_feasible(self.trial, max_bytes)
 
     def label(self) -> str:
         """Short architecture description for hover texts, e.g. ``resnet w8 d2 BN linear``."""
@@ -87,25 +88,6 @@ class TrialRow:
         return " ".join(parts)
 
 
-def open_study(storage: str, name: str | None) -> optuna.Study:
-    """Load study ``name`` from ``storage``; ``name=None`` picks the storage's only study."""
-    if storage.startswith("sqlite:///"):
-        path = storage[len("sqlite:///"):]
-        # Optuna would create an empty database here; an analysis must not write, and a typo should say so.
-        if path and path != ":memory:" and not os.path.exists(path):
-            raise StudyNotFound(f"no study in {storage}: the file {path!r} does not exist")
-    names = sorted(optuna.get_all_study_names(storage=storage))
-    if not names:
-        raise StudyNotFound(f"no study in {storage}; run a search first or pass the right --storage")
-    if name is None:
-        if len(names) > 1:
-            raise StudyNotFound(f"{storage} holds {len(names)} studies, pick one with --study: {', '.join(names)}")
-        name = names[0]
-    elif name not in names:
-        raise StudyNotFound(f"no study {name!r} in {storage}; studies there: {', '.join(names)}")
-    return optuna.load_study(study_name=name, storage=storage)
-
-
 def study_info(study: optuna.Study, storage: str) -> StudyInfo:
     attrs = dict(study.user_attrs)
     max_epochs = attrs.get("max_epochs")
@@ -113,7 +95,7 @@ def study_info(study: optuna.Study, storage: str) -> StudyInfo:
         name=study.study_name,
         storage=storage,
         directions=tuple(d.name.lower() for d in study.directions),
-        max_bytes=int(attrs.get("max_bytes", DEFAULT_MAX_BYTES)),
+        max_bytes=study_cap(study),
         max_epochs=None if max_epochs is None else int(max_epochs),
         user_attrs=attrs,
     )
@@ -129,8 +111,8 @@ def trial_row(t: FrozenTrial) -> TrialRow:
         number=t.number,
         state=t.state.name,
         outcome=_outcome(t),
-        error=_error(t),
-        weight_bytes=_int_or_none(attrs.get("weight_bytes")),
+        error=_trained_error(t),
+        weight_bytes=trial_weight_bytes(t),
         macs=_int_or_none(attrs.get("macs")),
         epochs=_int_or_none(attrs.get("epochs")),
         family=attrs.get("family", t.params.get("family")),
@@ -141,6 +123,7 @@ def trial_row(t: FrozenTrial) -> TrialRow:
         reason=attrs.get("reason"),
         started=t.datetime_start,
         completed=t.datetime_complete,
+        trial=t,
     )
 
 
@@ -153,9 +136,9 @@ def full_budget(rows: list[TrialRow], max_epochs: int | None) -> list[TrialRow]:
 
 
 def best_feasible(rows: list[TrialRow], max_bytes: int) -> TrialRow | None:
-    """The completed trial with the lowest error among those within the size cap."""
-    candidates = [r for r in rows if r.state == "COMPLETE" and r.completed_ok and r.feasible(max_bytes)]
-    return min(candidates, key=lambda r: (r.error, r.number), default=None)
+    """The row of ``study_reader.best_feasible``: lowest error within the cap, ties to the smaller, then earlier."""
+    best = study_reader.best_feasible((r.trial for r in rows), max_bytes)
+    return None if best is None else next(r for r in rows if r.trial is best)
 
 
 def _outcome(t: FrozenTrial) -> str:
@@ -168,13 +151,12 @@ def _outcome(t: FrozenTrial) -> str:
     )
 
 
-def _error(t: FrozenTrial) -> float | None:
-    value = t.user_attrs.get("val_mean_px")
-    if value is None and t.state == TrialState.COMPLETE and t.values:
-        value = t.values[0]
-    if value is None or t.state == TrialState.FAIL or t.user_attrs.get("status") in ("oversize", "diverged"):
+def _trained_error(t: FrozenTrial) -> float | None:
+    """The trial's error where it trained, to the end or stopped early; None where it did not (failed,
+    oversize, diverged, still running) or the error is not finite."""
+    if t.state == TrialState.FAIL or t.user_attrs.get("status") in UNUSABLE_STATUSES:
         return None
-    value = float(value)
+    value = trial_error(t)
     return value if math.isfinite(value) else None
 
 

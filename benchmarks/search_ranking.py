@@ -22,7 +22,8 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from analysis.study_data import StudyNotFound, best_feasible, open_study, read_trials, study_info  # noqa: E402
+from analysis.study_data import best_feasible, read_trials, study_info  # noqa: E402
+from analysis.study_reader import StudyNotFound, read_study  # noqa: E402
 from benchmarks.generalisation import benchmark  # noqa: E402
 from objectives.recipe import Recipe  # noqa: E402
 from runners.cli import doc_parser  # noqa: E402
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.top < 3:
         parser.error(f"--top must be >= 3 for a rank correlation, got {args.top}")
     try:
-        study = open_study(args.storage, args.study)
+        study = read_study(args.storage, args.study)
     except StudyNotFound as error:
         raise SystemExit(f"search_ranking: {error}") from None
     info = study_info(study, args.storage)

@@ -8,6 +8,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
+from analysis.study_reader import best_feasible, is_feasible, trial_error, within_cap
 from objectives.trial import BASELINE_ATTR, finished
 
 
@@ -19,16 +20,6 @@ def describe_config(cfg: dict) -> str:
     parts.append(cfg["head"] + ("/ce" if cfg.get("loss") == "ce" else ""))
     parts.append(f"{cfg['optimizer']} lr {cfg['lr']:.1e} bs {cfg['batch_size']}")
     return " ".join(parts)
-
-
-def feasible(trial: FrozenTrial, max_bytes: int) -> bool:
-    return trial.state == TrialState.COMPLETE and trial.user_attrs.get("weight_bytes", math.inf) <= max_bytes
-
-
-def best_feasible(study: optuna.Study, max_bytes: int) -> FrozenTrial | None:
-    """Lowest validation error among complete trials within the cap (never an oversize one)."""
-    trials = [t for t in study.get_trials(deepcopy=False) if feasible(t, max_bytes)]
-    return min(trials, key=lambda t: t.user_attrs["val_mean_px"], default=None)
 
 
 class Progress:
@@ -56,9 +47,9 @@ class Progress:
             study.stop()
 
     def _update_best(self, study: optuna.Study) -> None:
-        best = best_feasible(study, self.max_bytes)
+        best = best_feasible(study.get_trials(deepcopy=False), self.max_bytes)
         if best is not None:
-            self.bar.set_postfix_str(f"best {best.user_attrs['val_mean_px']:.2f} px (#{best.number})", refresh=False)
+            self.bar.set_postfix_str(f"best {trial_error(best):.2f} px (#{best.number})", refresh=False)
         self.bar.refresh()
 
     def line(self, trial: FrozenTrial) -> str:
@@ -100,10 +91,10 @@ def summary(study: optuna.Study, max_bytes: int, storage_url: str) -> str:
                 f"{a['val_mean_px']:8.3f} {a['val_median_px']:7.3f} {a['val_pck2']:6.1%} {tag}")
 
     if len(study.directions) > 1:
-        front = [t for t in study.best_trials if feasible(t, max_bytes)]
+        front = [t for t in study.best_trials if is_feasible(t, max_bytes)]
         lines += ["Pareto set (validation error vs weight size):", header]
         lines += [row(t) for t in sorted(front, key=lambda t: t.user_attrs["weight_bytes"])]
-    best = best_feasible(study, max_bytes)
+    best = best_feasible(trials, max_bytes)
     if best is None:
         lines.append("no trial has completed within the size cap yet")
         return "\n".join(lines)
@@ -111,8 +102,7 @@ def summary(study: optuna.Study, max_bytes: int, storage_url: str) -> str:
     # The reference: complete hand designs, and those the reference bar stopped once their result was
     # settled (their error is the one at that epoch); a design copied from another study says so.
     baselines = [t for t in trials if BASELINE_ATTR in t.user_attrs and "val_mean_px" in t.user_attrs
-                 and t.user_attrs.get("weight_bytes", math.inf) <= max_bytes
-                 and (feasible(t, max_bytes) or "stopped_by" in t.user_attrs)]
+                 and within_cap(t, max_bytes) and (is_feasible(t, max_bytes) or "stopped_by" in t.user_attrs)]
     if baselines:
         lines += ["hand designs (same split and budget; 'stopped': the error at the epoch the reference bar "
                   "stopped it):"]

@@ -1,32 +1,6 @@
 import optuna
-import pytest
 
-from analysis.study_data import StudyNotFound, best_feasible, full_budget, open_study, read_trials, study_info
-
-
-def test_missing_sqlite_file_is_named_and_not_created(tmp_path):
-    url = f"sqlite:///{tmp_path}/nothing.db"
-    with pytest.raises(StudyNotFound, match="nothing.db"):
-        open_study(url, None)
-    assert not (tmp_path / "nothing.db").exists()
-
-
-def test_empty_storage_names_the_url(tmp_path):
-    url = f"sqlite:///{tmp_path}/empty.db"
-    optuna.create_study(storage=url, study_name="x")
-    optuna.delete_study(study_name="x", storage=url)
-    with pytest.raises(StudyNotFound, match=f"no study in {url}"):
-        open_study(url, None)
-
-
-def test_several_studies_need_a_name(tmp_path, build):
-    _, url = build.new_study(tmp_path, multi=False, name="a")
-    build.new_study(tmp_path, multi=True, name="b")
-    with pytest.raises(StudyNotFound, match="pick one with --study: a, b"):
-        open_study(url, None)
-    with pytest.raises(StudyNotFound, match="no study 'c'.*a, b"):
-        open_study(url, "c")
-    assert open_study(url, "b").study_name == "b"
+from analysis.study_data import best_feasible, full_budget, read_trials, study_info
 
 
 def test_rows_follow_the_runner_format(thin_study):
@@ -63,3 +37,11 @@ def test_a_fail_without_status_is_a_crash_not_a_divergence(build):
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"weight_bytes": 4096}))
     (row,) = read_trials(study)
     assert row.outcome == "failed" and row.error is None and row.size_kb == 4
+
+
+def test_rows_are_feasible_by_the_readers_rule(thin_study):
+    # A stopped trial within the cap has an error but did not finish: not feasible, as in the export.
+    study, url = thin_study
+    cap = study_info(study, url).max_bytes
+    assert {r.outcome: r.feasible(cap) for r in read_trials(study)} == {
+        "ok": True, "stopped": False, "oversize": False, "diverged": False}

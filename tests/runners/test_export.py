@@ -6,7 +6,7 @@ import json
 import optuna
 import pytest
 
-from runners.export import main
+from runners.export import PickError, main, pick_trial
 from search_space.config import Config
 from search_space.size import max_bytes, measure
 
@@ -124,3 +124,8 @@ def test_missing_sqlite_file_is_not_created(tmp_path):
     with pytest.raises(SystemExit, match="no such file"):
         main(["--storage", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(tmp_path / "x.json")])
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_request_the_study_cannot_satisfy_is_a_pick_error(single):
+    with pytest.raises(PickError, match=r"--trial 9: study 'single' has no such trial \(trials 0..4\)"):
+        pick_trial(single, number=9)
