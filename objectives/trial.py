@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
+from analysis.study_reader import pareto_ranks
 from cones.augment import AugmentConfig
 from cones.types import ConeSet
 from objectives.metrics import Metrics
@@ -20,6 +21,7 @@ from objectives.train import TrainResult, train
 from search_space.config import Config
 from search_space.size import BYTES_PER_KB, measure
 from search_space.space import SearchSpace, sample_config
+from objectives.fair_share import CHOSEN_BY, FAIR
 
 BASELINE_ATTR = "baseline"
 INTERRUPTED = "interrupted"  # the status of a trial cut off by Ctrl-C or SIGTERM (recorded FAIL)
@@ -89,6 +91,8 @@ def record_size(trial: optuna.Trial, cfg: Config, max_bytes: int):
     size = measure(cfg)
     trial.set_user_attr("config", cfg.to_dict())
     trial.set_user_attr("family", cfg.family)
+    if CHOSEN_BY not in trial.user_attrs:  # which rule chose its family, batch norm and head
+        trial.set_user_attr(CHOSEN_BY, "hand design" if BASELINE_ATTR in trial.user_attrs else "sampler")
     trial.set_user_attr("weight_bytes", size.weight_bytes)
     trial.set_user_attr("params", size.params)
     trial.set_user_attr("macs", size.macs)
@@ -134,7 +138,8 @@ class EpochReporter:
     def __init__(self, trial: optuna.Trial, settings: TrialSettings, kb: float):
         self.trial, self.settings, self.kb = trial, settings, kb
         self.history: list[float] = []
-        self.exempt = BASELINE_ATTR in trial.user_attrs
+        # The reference, and the trials fair exploration chose to answer the questions, must reach the end.
+        self.exempt = BASELINE_ATTR in trial.user_attrs or trial.user_attrs.get(CHOSEN_BY) == FAIR
 
     def __call__(self, epoch: int, metrics: Metrics) -> bool:
         self.history.append(metrics.mean_px)
@@ -206,22 +211,6 @@ def pareto_rung_stop(mine: tuple[float, float], peers: list[tuple[float, float]]
         kept += ranks.count(rank)
         rank += 1
     return ranks[0] >= rank
-
-
-def pareto_ranks(points: list[tuple[float, ...]]) -> list[int]:
-    """Non-dominated sorting (minimisation): 0 for the Pareto front, 1 for the front behind it, ..."""
-    def dominates(a, b):
-        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
-
-    ranks = [-1] * len(points)
-    remaining, rank = set(range(len(points))), 0
-    while remaining:
-        front = {i for i in remaining if not any(dominates(points[j], points[i]) for j in remaining if j != i)}
-        for i in front:
-            ranks[i] = rank
-        remaining -= front
-        rank += 1
-    return ranks
 
 
 def finished(study: optuna.Study) -> int:

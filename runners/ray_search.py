@@ -48,6 +48,7 @@ from optuna.trial import TrialState
 from cones.types import ConeSet
 from objectives.metrics import Metrics
 from objectives.train import TrainResult, train
+from objectives.fair_share import FairShare
 from objectives.trial import (INTERRUPTED, EpochReporter, TrialDiverged, TrialSettings, finished, record_result,
                               record_size)
 from search_space.config import Config
@@ -76,7 +77,7 @@ REASON_CHARS = 600  # a user attribute the dashboard shows in a table cell
 
 
 def run_on_ray(study: optuna.Study, storage, settings: TrialSettings, space: SearchSpace, train_set: ConeSet,
-               val_set: ConeSet, args: argparse.Namespace, progress) -> int:
+               val_set: ConeSet, args: argparse.Namespace, progress, fair: FairShare | None = None) -> int:
     """Run trials ``args.workers`` at a time until the study holds ``args.trials`` finished trials.
 
     Joins ``args.ray_address`` if given, else starts a local Ray (or uses the one already initialised in
@@ -93,7 +94,7 @@ def run_on_ray(study: optuna.Study, storage, settings: TrialSettings, space: Sea
             ray.init(address="local", num_cpus=max(os.cpu_count() or 1, args.workers * threads),
                      include_dashboard=False, logging_level=logging.WARNING)
     driver = StudyDriver(study, storage, settings, space, target=args.trials, timeout=args.timeout,
-                         progress=progress, workers=args.workers)
+                         progress=progress, workers=args.workers, fair=fair)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, train_set=train_set, val_set=val_set, settings=settings),
         {"cpu": threads},
@@ -167,6 +168,7 @@ class StudyDriver:
     timeout: float | None
     progress: object
     workers: int = 1
+    fair: FairShare | None = None  # fair exploration's turn is taken before each ask
     running: dict[str, _Running] = field(default_factory=dict)  # Tune trial id -> trial
     interrupted: bool = False
     broken: str = ""  # why the search gave up (every worker crashing)
@@ -296,6 +298,8 @@ class StudyDriver:
                 # As study.optimize does before each trial: fail trials of a killed search (the retry
                 # callback enqueues them again, and the ask below takes them first).
                 optuna.storages.fail_stale_trials(self.study)
+            if self.fair is not None:
+                self.fair.maybe_enqueue(self.study)
             trial = self.study.ask()
         if self.heartbeat:
             self.storage.record_heartbeat(trial._trial_id)

@@ -25,6 +25,7 @@ import optuna
 
 from cones.coco import DEFAULT_MARGIN
 from objectives.study import SAMPLERS, describe, enqueue_hand_designs, open_storage, open_study
+from objectives.fair_share import FairShare
 from objectives.trial import Objective, TrialDiverged, TrialSettings, finished
 from objectives.progress import Progress, summary
 from search_space.size import DEFAULT_MAX_KB, max_bytes
@@ -59,6 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS, help="Optuna sampler (default tpe)")
     p.add_argument("--no-baselines", action="store_true", help="do not enqueue the original study's hand designs")
     p.add_argument("--no-early-stopping", action="store_true", help="train every trial for --epochs epochs")
+    p.add_argument("--no-fair-share", action="store_true",
+                   help="let the sampler choose every trial's family, batch norm and head (default: until each "
+                        "question's group holds 3 full trials, every third trial fills the thinnest; "
+                        "objectives/fair_share.py)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="trials at once; above 1 they run on Ray Tune (default 1: in this process)")
     p.add_argument("--ray-address", default=None, help="join a Ray cluster ('auto' or HOST:PORT) instead of a local one")
@@ -134,14 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     for handler in handlers:
         handler.addFilter(quiet)
     progress = Progress(study, args.trials, settings.max_bytes)
+    fair = None if args.no_fair_share else FairShare(space.families(), settings.max_epochs, target=args.trials)
     try:
         if args.workers > 1 or args.ray_address:
             from runners.ray_search import run_on_ray
 
-            run_on_ray(study, storage, settings, space, train_set, val_set, args, progress)
+            run_on_ray(study, storage, settings, space, train_set, val_set, args, progress, fair)
         else:
+            callbacks = [progress] + ([fair] if fair else [])
+            if fair:
+                fair.maybe_enqueue(study)
             study.optimize(Objective(settings, space, train_set, val_set), n_trials=args.trials - done,
-                           timeout=args.timeout, catch=(TrialDiverged,), callbacks=[progress])
+                           timeout=args.timeout, catch=(TrialDiverged,), callbacks=callbacks)
     except KeyboardInterrupt:
         progress.close()
         print("\ninterrupted: the running trial is recorded FAIL (status 'interrupted') and does not count; "

@@ -238,3 +238,12 @@ def test_a_second_study_on_the_same_run_reuses_the_hand_designs(tmp_path, tiny_e
                         "--trials", "1", "--study-name", "third", "--seed", "1", "--no-early-stopping"])
     third = optuna.load_study(study_name="third", storage=url)
     assert url2 == 0 and not any("reused_from" in t.user_attrs for t in third.trials)
+
+
+def test_every_trial_records_which_rule_chose_it_and_fair_trials_appear(tmp_path, tiny_export, isolated_cache):
+    url = run_search(tmp_path, tiny_export, "--trials", "10")
+    study = optuna.load_study(study_name="keypoints", storage=url)
+    chosen = [t.user_attrs["chosen_by"] for t in study.trials if "config" in t.user_attrs]
+    assert chosen[:8] == ["hand design"] * 8
+    assert set(chosen[8:]) <= {"sampler", "fair share"} and "fair share" in chosen
+    assert not any(t.state == TrialState.WAITING for t in study.trials)  # none left queued at the end
