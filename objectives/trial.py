@@ -47,6 +47,7 @@ class TrialSettings:
     threads: int | None = None
     reduction_factor: int = 3  # rungs at 1, 3, 9, ... epochs (the pruner and the multi-objective rule)
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
+    reference_bar: bool = True  # stop settled trials (``reference_bar``); off with --no-early-stopping
 
     @property
     def multi_objective(self) -> bool:
@@ -151,7 +152,8 @@ class EpochReporter:
             return False
         if not self.settings.multi_objective:
             self.trial.report(metrics.mean_px, epoch)
-            bar = reference_bar(metrics.mean_px, epoch, self.trial.number, self.trial.study.get_trials(deepcopy=False))
+            bar = (reference_bar(metrics.mean_px, epoch, self.trial.number, self.trial.study.get_trials(deepcopy=False))
+                   if self.settings.reference_bar else None)
             if bar is not None:
                 self.trial.set_user_attr("stopped_by", bar)
                 return True

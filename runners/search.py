@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS, help="Optuna sampler (default tpe)")
     p.add_argument("--no-baselines", action="store_true", help="do not enqueue the original study's hand designs")
     p.add_argument("--no-early-stopping", action="store_true", help="train every trial for --epochs epochs")
+    p.add_argument("--no-reference-bar", action="store_true",
+                   help="keep successive halving but not the reference bar (a trial 3x behind the best at its epoch "
+                        "stops; hand designs included)")
     p.add_argument("--no-fair-share", action="store_true",
                    help="let the sampler choose every trial's family, batch norm and head (default: until each "
                         "question's group holds 3 full trials, every third trial fills the thinnest; "
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = TrialSettings(
         max_bytes=max_bytes(args.max_kb), max_epochs=args.epochs, objectives=OBJECTIVE_CHOICES[args.objectives],
         seed=args.seed, threads=args.threads or max(1, (os.cpu_count() or 1) // args.workers),
+        reference_bar=not (args.no_early_stopping or args.no_reference_bar),
     )
     check_storage(args.storage, must_exist=False)
     storage = open_storage(args.storage, heartbeat_interval=args.heartbeat)

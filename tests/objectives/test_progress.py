@@ -112,3 +112,20 @@ def test_the_reference_bar_stops_a_trial_far_behind_another_at_the_same_epoch():
     assert reference_bar(100.0, 4, 1, [good]) is None  # nobody reached epoch 4 yet
     assert reference_bar(100.0, 2, 0, [good]) is None  # a trial is not its own reference
     assert reference_bar(HOPELESS_FACTOR * 4.0 + 0.01, 2, 1, [good]) is not None
+
+
+def test_without_early_stopping_the_reference_bar_stops_nothing():
+    import dataclasses
+
+    from objectives.metrics import Metrics
+    from objectives.trial import EpochReporter, TrialSettings
+
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(value=1.0, user_attrs={"history": [2.0, 1.0, 1.0]}))
+    for bar, stops in ((True, True), (False, False)):
+        trial = study.ask()
+        reporter = EpochReporter(trial, TrialSettings(max_bytes=81920, max_epochs=3, reference_bar=bar), kb=10.0)
+        hopeless = dataclasses.replace(Metrics.failed(), mean_px=40.0)  # 40 px where the other trial had 1-2
+        reporter(1, hopeless)
+        assert reporter(2, hopeless) is stops
+        study.tell(trial, 40.0)

@@ -1,0 +1,101 @@
+"""The search's first hour: the best validation error a fresh study holds after 5, 10, 20, 30 and 60 minutes,
+today's rules against the new ones, on the same data, split and seed.
+
+    python benchmarks/first_hour.py --data ../shared/cones_dataset --val-teams tuwr --minutes 60 --workers 2
+    python benchmarks/first_hour.py --data ../shared/cones_dataset --val-teams tuwr --minutes 20 --seeds 0,1
+
+Each rule set runs ``runners/search.py`` as a user would (a fresh study in its own SQLite file under --out,
+``--timeout`` the given minutes), one after the other so that each has the whole machine:
+
+- ``today``: successive halving only (``--no-reference-bar --no-fair-share``);
+- ``new``: the defaults (the reference bar stops settled trials, hand designs included; fair exploration).
+
+Then it reads each study: the best complete trial's validation error by wall-clock minutes since the first
+trial started (hand designs included, as a user sees it), when the first trial beat every hand design, and
+how many trials finished. ``--json FILE`` writes the table.
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from runners.cli import doc_parser, positive_float, positive_int  # noqa: E402
+
+RULES = {"today": ["--no-reference-bar", "--no-fair-share"], "new": []}
+MARKS = (5, 10, 20, 30, 60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = doc_parser(__doc__)
+    parser.add_argument("--data", required=True, help="Supervisely export or COCO keypoints .json")
+    parser.add_argument("--val-teams", default="tuwr", help="validation teams (default tuwr)")
+    parser.add_argument("--minutes", type=positive_float, default=60, help="each search's length (default 60)")
+    parser.add_argument("--workers", type=positive_int, default=2, help="trials at once (default 2)")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    parser.add_argument("--rules", default="today,new", help="rule sets to run (default today,new)")
+    parser.add_argument("--out", default="runs/first-hour", help="folder for the studies (default runs/first-hour)")
+    parser.add_argument("--json", metavar="FILE", help="write the table here")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for rule in args.rules.split(","):
+            db = out / f"{rule}-s{seed}.db"
+            if not db.exists():  # a finished run is kept: rerunning the command only adds what is missing
+                command = [sys.executable, "runners/search.py", "--data", args.data, "--val-teams", args.val_teams,
+                           "--workers", str(args.workers), "--seed", str(seed), "--timeout", str(args.minutes * 60),
+                           "--trials", "100000", "--storage", f"sqlite:///{db}", *RULES[rule]]
+                print(f"running {rule}, seed {seed}: {' '.join(command[1:])}", flush=True)
+                with open(out / f"{rule}-s{seed}.log", "w") as log:
+                    subprocess.run(command, cwd=Path(__file__).resolve().parents[1], stdout=log, stderr=log,
+                                   check=False)
+            rows.append({"rule": rule, "seed": seed, **milestones(f"sqlite:///{db}")})
+    print(format_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+def milestones(storage: str) -> dict:
+    """Best error by minute mark, when every hand design was first beaten, trials finished."""
+    study = optuna.load_study(study_name="keypoints", storage=storage)
+    trials = study.get_trials(deepcopy=False)
+    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+    if not starts:
+        return {"best": {}, "beat_hand_designs_min": None, "finished": 0, "best_px": None}
+    origin = min(starts)
+    done = sorted(((t.datetime_complete - origin).total_seconds() / 60, t.user_attrs["val_mean_px"],
+                   "baseline" in t.user_attrs)
+                  for t in trials if t.state == TrialState.COMPLETE and t.datetime_complete is not None
+                  and "val_mean_px" in t.user_attrs)
+    best = {mark: min((e for m, e, _ in done if m <= mark), default=None) for mark in MARKS}
+    reference = min((e for _, e, hand in done if hand), default=math.inf)
+    beat = next((m for m, e, hand in done if not hand and e < reference), None)
+    finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    return {"best": best, "beat_hand_designs_min": beat, "finished": finished,
+            "best_px": min((e for _, e, _ in done), default=None), "hand_design_best_px": reference}
+
+
+def format_table(rows: list[dict]) -> str:
+    head = f"{'rules':<6} {'seed':>4} " + " ".join(f"{f'{m} min':>8}" for m in MARKS) + \
+        f" {'beat hand designs':>18} {'trials':>6}"
+    lines = [head]
+    for row in rows:
+        cells = " ".join(f"{row['best'].get(m):>8.3f}" if row["best"].get(m) is not None else f"{'-':>8}"
+                         for m in MARKS)
+        beat = f"{row['beat_hand_designs_min']:.1f} min" if row["beat_hand_designs_min"] is not None else "not yet"
+        lines.append(f"{row['rule']:<6} {row['seed']:>4} {cells} {beat:>18} {row['finished']:>6}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
