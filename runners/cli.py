@@ -74,32 +74,25 @@ def _number(text: str, kind: type) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
+def _at_least(kind: type, low: float, strict: bool) -> Callable[[str], float]:
+    """An argparse type: a finite ``kind`` above ``low`` (``strict``) or at least ``low``."""
+    noun = "an integer" if kind is int else "a number"
+    rule = f"{noun} {'>' if strict else '>='} {low:g}"
+
+    def parse(text: str):
+        value = _number(text, kind)
+        if value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+        return value
+
+    parse.__name__ = f"{kind.__name__} {rule}"  # argparse names the type in its own messages
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = _number(text, float)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
+positive_int = _at_least(int, 1, strict=False)
+non_negative_int = _at_least(int, 0, strict=False)
+positive_float = _at_least(float, 0, strict=True)
+non_negative_float = _at_least(float, 0, strict=False)
 
 
 def fraction(text: str) -> float:
