@@ -28,7 +28,6 @@ SKIP_REASONS = (
 LAYOUT = "<dir>/ann/<image>.json + <dir>/img/<image> (or a project folder holding such dataset folders)"
 # <team>_<frame>_<cone>.<ext>, e.g. amz_00000_0.png
 _NAME_PATTERN = re.compile(r"^(?P<team>[^_]+)_(?P<frame>[^_]+)_(?P<cone>\d+)\.[^.]+$")
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 class ExportError(ValueError):

@@ -108,8 +108,6 @@ def export_onnx(model: nn.Module, cfg: Config, path: str | Path, *, max_bytes: i
     if counted.weight_bytes != expected:
         raise RuntimeError(f"ONNX weights are {counted.weight_bytes} bytes but search_space.size.measure counts "
                            f"{expected} for {cfg}: the size module and the export disagree")
-    if max_bytes is not None and counted.weight_bytes > max_bytes:  # unreachable after the checks above
-        raise OversizeError(_oversize_message(cfg, counted.weight_bytes, max_bytes))
 
     metadata = {
         "config": cfg.to_json(),

@@ -26,9 +26,8 @@ class Progress:
     """An Optuna callback: one line per finished trial above a bar (done / target, best, time left).
 
     Time left comes from tqdm's moving average of recent trial rates, not the run's average rate: the
-    hand designs that open a study train to the end, while the sampled trials after them often stop early,
-    so the average overstates what is left for a long time (replayed on the 200-trial shared-data study:
-    143 min predicted at 10% against 67 min real; the moving average said 71).
+    hand designs that open a study train longer than the sampled trials after them, which often stop early,
+    so the average overstates what is left for a long time (docs/decisions.md, "The search's rules").
     """
 
     def __init__(self, study: optuna.Study, target: int, max_bytes: int):

@@ -49,8 +49,7 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # multivariate + group model the conditional parameters (loss, expand, momentum) jointly with
             # the ones they depend on; constant_liar keeps parallel workers from sampling the same point.
-            # 20 startup trials: the 8 hand designs count among them, and with 10 TPE began exploiting after
-            # two random samples (seen on the shared data: five near-copies of one U-Net in a row).
+            # 20 startup trials, the 8 hand designs among them (why 20: docs/decisions.md, "The search's rules").
             return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
                                               n_startup_trials=20)
     if name == "random":
@@ -65,11 +64,8 @@ def make_pruner(settings: TrialSettings, early_stopping: bool = True) -> optuna.
         # Multi-objective studies stop trials with objectives.trial.pareto_rung_stop instead.
         return optuna.pruners.NopPruner()
     # Successive halving (asynchronous, one bracket): at epochs 1, 3, 9 a trial goes on only if it is in
-    # the best third of the trials that reached that epoch. Hyperband's extra brackets run about a third of
-    # the trials to the end unconditionally; on the shared data that saved only 30% of epochs and put a
-    # 200-trial search at ~3.3 h. Replayed on that study, this rule kept all five of its best trials.
-    # A stricter one is no free win (benchmarks/pruning_replay.py on the 200-trial shared-data study):
-    # reduction factor 4 would have trained 32% fewer epochs but stopped its two best trials.
+    # the best third of the trials that reached that epoch. Why this rule and not Hyperband or a stricter
+    # factor: docs/decisions.md, "The search's rules".
     return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=settings.reduction_factor)
 
 

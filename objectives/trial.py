@@ -1,8 +1,8 @@
 """The thin adapter between an Optuna trial and ``train``: trial -> config -> size check -> train ->
 report / prune -> user attributes.
 
-Every path through a trial leaves the same record (see ``ATTRS``) so the dashboard, the analysis and the
-export read one format whoever ran the trial (the in-process runner or a Ray worker).
+Every path through a trial leaves the same record (``record_size``, ``record_result``) so the dashboard, the
+analysis and the export read one format whoever ran the trial (the in-process runner or a Ray worker).
 """
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ REASON_CHARS = 600  # a user attribute the dashboard shows in a table cell
 
 
 def run_on_ray(study: optuna.Study, storage, settings: TrialSettings, space: SearchSpace, train_set: ConeSet,
-               val_set: ConeSet, args: argparse.Namespace, progress, fair: FairShare | None = None) -> int:
+               val_set: ConeSet, args: argparse.Namespace, progress, fair: FairShare | None = None) -> None:
     """Run trials ``args.workers`` at a time until the study holds ``args.trials`` finished trials.
 
     Joins ``args.ray_address`` if given, else starts a local Ray (or uses the one already initialised in
@@ -125,7 +125,6 @@ def run_on_ray(study: optuna.Study, storage, settings: TrialSettings, space: Sea
         raise KeyboardInterrupt
     if driver.broken:
         raise SystemExit(driver.broken)
-    return driver.scheduled
 
 
 def run_trial(config: dict, train_set: ConeSet, val_set: ConeSet, settings: TrialSettings) -> None:
@@ -172,7 +171,6 @@ class StudyDriver:
     running: dict[str, _Running] = field(default_factory=dict)  # Tune trial id -> trial
     interrupted: bool = False
     broken: str = ""  # why the search gave up (every worker crashing)
-    scheduled: int = 0
     crashes_in_a_row: int = 0
 
     def __reduce__(self):
@@ -210,7 +208,6 @@ class StudyDriver:
                 continue
             trial.set_user_attr("ray_trial", tune_id)
             self.running[tune_id] = _Running(trial, size.kb, EpochReporter(trial, self.settings, size.kb))
-            self.scheduled += 1
             return {"trial": trial.number, "config": cfg.to_dict()}
 
     def on_result(self, tune_id: str, result: dict) -> bool:
