@@ -36,7 +36,7 @@ from objectives.heatmaps import DECODERS, inference_name  # noqa: E402
 from objectives.heldout_runs import read_run, run_path, write_run  # noqa: E402
 from objectives.recipe import INFERENCE_VARIANTS, RECIPES, Recipe  # noqa: E402
 from objectives.train import predict_heatmaps, train  # noqa: E402
-from runners.cli import doc_parser  # noqa: E402
+from runners.cli import doc_parser, positive_int  # noqa: E402
 from search_space.baselines import hand_designs  # noqa: E402
 from search_space.config import Config  # noqa: E402
 from search_space.registry import create_model, memory_format  # noqa: E402
@@ -52,13 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, metavar="DIR", help="Supervisely export with 2 or more teams")
     parser.add_argument("--recipes", default="today,ship",
                         help=f"comma-separated recipe names (default today,ship); known: {', '.join(RECIPES)}")
-    parser.add_argument("--seeds", type=int, default=1, help="training seeds 0..N-1 (default 1)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at once, one torch thread each (default 1)")
+    parser.add_argument("--seeds", type=positive_int, default=1, help="training seeds 0..N-1 (default 1)")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="runs at once, one torch thread each (default 1)")
     parser.add_argument("--no-reference", action="store_true", help=f"leave out the hand design {REFERENCE}")
     parser.add_argument("--json", metavar="FILE", help="write the summary here")
     args = parser.parse_args(argv)
-    if args.seeds < 1 or args.jobs < 1:
-        parser.error(f"--seeds and --jobs must be >= 1, got {args.seeds} and {args.jobs}")
     unknown = [name for name in args.recipes.split(",") if name not in RECIPES]
     if unknown:
         parser.error(f"unknown recipe {unknown[0]!r}; known: {', '.join(RECIPES)}")

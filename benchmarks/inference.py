@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from runners.cli import UserError, doc_parser, run
+from runners.cli import UserError, doc_parser, non_negative_int, positive_int, run
 
 BATCHES = (1, 32)
 HAND_DESIGNS = {
@@ -53,11 +53,9 @@ def main(argv: list[str] | None = None) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = doc_parser(__doc__)
     parser.add_argument("model", nargs="?", help="an exported model.onnx to time besides the hand designs")
-    parser.add_argument("--repeats", type=int, default=200, help="timed runs per batch size (default 200)")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed runs first (default 20)")
+    parser.add_argument("--repeats", type=positive_int, default=200, help="timed runs per batch size (default 200)")
+    parser.add_argument("--warmup", type=non_negative_int, default=20, help="untimed runs first (default 20)")
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.warmup < 0:
-        parser.error(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
     if args.model is not None and not Path(args.model).is_file():
         parser.error(f"model {args.model}: no such file; export one with runners/retrain.py")
     return args
