@@ -42,8 +42,6 @@ class Progress:
         sys.stdout.flush()  # one line per trial reaches a log file as it happens
         self.bar.update(finished(study) - self.bar.n)  # update(), not n =: feeds tqdm's rate average
         self._update_best(study)
-        if self.bar.n >= self.target:
-            study.stop()
 
     def _update_best(self, study: optuna.Study) -> None:
         best = best_feasible(study.get_trials(deepcopy=False), self.max_bytes)

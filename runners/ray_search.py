@@ -184,14 +184,13 @@ class StudyDriver:
         interval = getattr(self.storage, "get_heartbeat_interval", lambda: None)()
         self.heartbeat = interval
         self.last_beat = 0.0
-        self.progress_study = _NoStop(self.study)
 
     # --- Tune's side: what to run next, a result, the end of a trial ---
 
     def suggest(self, tune_id: str) -> dict | str | None:
         """The next trial's config, None (not now: running trials may still fail) or "FINISHED"."""
         while True:
-            if self.interrupted or self.broken or self.progress_study.stop_requested:
+            if self.interrupted or self.broken:
                 return Searcher.FINISHED
             if self.timeout is not None and time.monotonic() - self.started > self.timeout:
                 return Searcher.FINISHED
@@ -310,26 +309,11 @@ class StudyDriver:
     def _tell(self, trial: optuna.Trial, state: TrialState, value=None) -> None:
         frozen = self.study.tell(trial, value, state=state)
         self.done = finished(self.study)
-        self.progress(self.progress_study, frozen)
+        self.progress(self.study, frozen)
 
 
 def _not_saved() -> None:
     return None
-
-
-class _NoStop:
-    """The study as the progress callback sees it: ``study.stop()`` only works inside ``optimize``, so
-    here it asks the driver to start no more trials."""
-
-    def __init__(self, study: optuna.Study):
-        self._study = study
-        self.stop_requested = False
-
-    def stop(self) -> None:
-        self.stop_requested = True
-
-    def __getattr__(self, name):
-        return getattr(self._study, name)
 
 
 def _metrics(result: dict) -> Metrics:

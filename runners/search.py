@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
             run_on_ray(study, storage, settings, space, train_set, val_set, args, progress, fair)
         else:
-            callbacks = [progress] + ([fair] if fair else [])
+            callbacks = [progress, StopAtTarget(args.trials)] + ([fair] if fair else [])
             if fair:
                 fair.maybe_enqueue(study)
             study.optimize(Objective(settings, space, train_set, val_set), n_trials=args.trials - done,
@@ -169,6 +169,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nthis run: {finished(study) - done} trials in {minutes:.1f} min")
     print(summary(study, settings.max_bytes, args.storage))
     return 0
+
+
+class StopAtTarget:
+    """Stop ``optimize`` once the study holds ``target`` finished trials (``objectives.trial.finished``: a
+    retried trial of a killed run does not count, a diverged one does, so ``n_trials`` alone cannot say)."""
+
+    def __init__(self, target: int):
+        self.target = target
+
+    def __call__(self, study: optuna.Study, trial) -> None:
+        if finished(study) >= self.target:
+            study.stop()
 
 
 def _interrupt(signum, frame):
