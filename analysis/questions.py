@@ -18,11 +18,24 @@ import plotly.graph_objects as go
 from scipy.stats import spearmanr
 
 from analysis.figures import family_colour, log_ticks, message_figure
+from objectives.fair_share import MIN_COMPLETE
+from search_space.space import BATCH_SIZE_RANGE
 from analysis.study_data import StudyInfo, TrialRow, best_feasible, full_budget
 
-MIN_GROUP = 3
+MIN_GROUP = MIN_COMPLETE  # the search's fair exploration fills every group to this many
 COLLAPSE_PCK3 = 0.1  # a run that puts fewer than 10 % of keypoints within 3 px has collapsed
-BATCH_BINS = ((4, 7), (8, 15), (16, 31), (32, 63), (64, 128))
+
+
+def _doubling_bins(low: int, high: int) -> tuple[tuple[int, int], ...]:
+    """``(4, 128)`` -> (4, 7), (8, 15), (16, 31), (32, 63), (64, 128): the search's batch sizes by doubling."""
+    bins, start = [], low
+    while start * 2 < high:
+        bins.append((start, start * 2 - 1))
+        start *= 2
+    return (*bins, (start, high))
+
+
+BATCH_BINS = _doubling_bins(*BATCH_SIZE_RANGE)
 
 
 @dataclass(frozen=True)
