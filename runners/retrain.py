@@ -68,31 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     record = read_record(args.config)
     check_out_dir(args.out, force=args.force, inputs=[Path(args.config)] + ([Path(args.data)] if args.data else []))
     cfg = Config.from_dict(record["config"])
-    cap = max_bytes(args.max_kb) if args.max_kb is not None else int(record.get("max_bytes", max_bytes(DEFAULT_MAX_KB)))
-    size = measure(cfg)
-    if size.weight_bytes > cap:
-        raise SystemExit(f"retrain: the config has {size.weight_bytes} bytes of weights ({size.kb:.1f} KB), over the "
-                         f"cap of {cap} bytes ({cap / BYTES_PER_KB:g} KB); it could not ship, so it is not trained. "
-                         f"Shrink width/depth in {args.config} or export a smaller trial (export.py --max-kb)")
-    search = record.get("search", {})
+    cap, size = checked_cap(args, record, cfg)
     plan = training_plan(args, record)
-
     data_split = dict(record.get("data") or {})
-    data_dir = args.data
-    searched_on = data_split.get("data", "synthetic")
-    if data_dir is None and args.reproduce and searched_on not in (None, "synthetic"):
-        data_dir = searched_on
-        print(f"--reproduce: using the search's data {data_dir}")
-    elif data_dir is None and searched_on not in (None, "synthetic"):
-        print(f"note: the search ran on {searched_on}; pass --data {searched_on} to retrain on it")
-    try:
-        data = load_data(data_dir, margin=args.margin)
-    except ValueError as error:  # a missing folder, a file that is not an export
-        raise SystemExit(f"retrain: {error}") from None
+    data_dir, data = read_data(args, data_split)
     holdout = held_out(args, data_split)
-    if holdout is None:
-        train_set, val_set = data, None
-    else:
+    train_set, val_set = data, None
+    if holdout is not None:
         try:
             train_set, val_set = split(data, **holdout)
         except ValueError as error:
@@ -102,12 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{cfg}\n{size.weight_bytes} bytes ({size.kb:.1f} KB), {size.params:,} parameters, "
           f"{size.macs / 1e6:.1f} M MACs per crop; " + describe_holdout(holdout, train_set, val_set))
-    print(f"training {plan['epochs']} epochs ({plan['epochs_chosen_by']}), seed {plan['seed']}, "
-          f"{plan['schedule']} schedule, recipe {plan['recipe_name']}, "
-          + ("last epoch's weights (reproducing the search)" if args.reproduce
-             else "last epoch's weights (ship mode: nothing held out)" if val_set is None
-             else f"early stopping after {plan['patience']} epochs without improvement" if plan["patience"]
-             else "best epoch's weights, no early stopping"))
+    print(describe_plan(plan, args.reproduce, val_set is not None))
     recipe = plan["recipe"]
     result = train(cfg, train_set, val_set, plan["epochs"], seed=plan["seed"], augmentation=plan["augmentation"],
                    on_epoch=ProgressPrinter(plan["epochs"]),
@@ -118,24 +95,86 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"retrain: training diverged ({result.reason}); lower lr in {args.config} and retry")
 
     out = Path(args.out)
+    inference = {"flip_test": recipe.flip_test if recipe else False, "decoder": recipe.decoder if recipe else "parabola"}
+    exported = write_model(out, result, cfg, cap, inference)
+    checked = val_set if val_set is not None else train_set.subset(range(min(len(train_set), AGREEMENT_CROPS)))
+    agreement = check_agreement(result.model, out / "model.onnx", checked, **inference)
+    metrics = metrics_record(cfg, result, exported, agreement, plan, inference, size=size, cap=cap,
+                             data={"data": str(data_dir) if data_dir is not None else "synthetic", **(holdout or {}),
+                                   "teams": sorted(set(train_set.teams)), "train_crops": len(train_set),
+                                   "val_crops": len(val_set) if val_set is not None else 0},
+                             search=record.get("search", {}), measured=val_set is not None, argv=argv)
+    if args.reproduce:
+        metrics["reproduce"] = compare_with_search(metrics["search"], result.metrics.mean_px)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+    print(final_report(result.metrics, exported.weight_bytes, cap, agreement, out, val_set is not None))
+    if args.reproduce:
+        print(reproduce_line(metrics["reproduce"]))
+    if not agreement["agrees"]:
+        raise SystemExit(f"retrain: ONNX Runtime and torch disagree by up to {agreement['max_px']:.4g} px on the "
+                         f"validation set (tolerance {AGREEMENT_PX} px); do not ship {out / 'model.onnx'}")
+    return 0
+
+
+def checked_cap(args: argparse.Namespace, record: dict, cfg: Config):
+    """The cap (``--max-kb``, else the study's) and the config's exact size; a config over it is refused here,
+    before anything trains."""
+    cap = max_bytes(args.max_kb) if args.max_kb is not None else int(record.get("max_bytes", max_bytes(DEFAULT_MAX_KB)))
+    size = measure(cfg)
+    if size.weight_bytes > cap:
+        raise SystemExit(f"retrain: the config has {size.weight_bytes} bytes of weights ({size.kb:.1f} KB), over the "
+                         f"cap of {cap} bytes ({cap / BYTES_PER_KB:g} KB); it could not ship, so it is not trained. "
+                         f"Shrink width/depth in {args.config} or export a smaller trial (export.py --max-kb)")
+    return cap, size
+
+
+def read_data(args: argparse.Namespace, data_split: dict):
+    """(data folder or None, crops): ``--data``, or with ``--reproduce`` the search's own data."""
+    data_dir = args.data
+    searched_on = data_split.get("data", "synthetic")
+    if data_dir is None and args.reproduce and searched_on not in (None, "synthetic"):
+        data_dir = searched_on
+        print(f"--reproduce: using the search's data {data_dir}")
+    elif data_dir is None and searched_on not in (None, "synthetic"):
+        print(f"note: the search ran on {searched_on}; pass --data {searched_on} to retrain on it")
+    try:
+        return data_dir, load_data(data_dir, margin=args.margin)
+    except ValueError as error:  # a missing folder, a file that is not an export
+        raise SystemExit(f"retrain: {error}") from None
+
+
+def describe_plan(plan: dict, reproduce: bool, measured: bool) -> str:
+    return (f"training {plan['epochs']} epochs ({plan['epochs_chosen_by']}), seed {plan['seed']}, "
+            f"{plan['schedule']} schedule, recipe {plan['recipe_name']}, "
+            + ("last epoch's weights (reproducing the search)" if reproduce
+               else "last epoch's weights (ship mode: nothing held out)" if not measured
+               else f"early stopping after {plan['patience']} epochs without improvement" if plan["patience"]
+               else "best epoch's weights, no early stopping"))
+
+
+def write_model(out: Path, result, cfg: Config, cap: int, inference: dict):
+    """model.pt (batch norm unfolded, to fine-tune) and model.onnx (folded, checked against the cap)."""
     out.mkdir(parents=True, exist_ok=True)
     model = result.model.eval()
     torch.save({"config": cfg.to_dict(),
                 "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
                 "metrics": result.metrics.to_dict()}, out / "model.pt")
-    inference = {"flip_test": recipe.flip_test if recipe else False, "decoder": recipe.decoder if recipe else "parabola"}
     try:
-        exported = export_onnx(model, cfg, out / "model.onnx", max_bytes=cap, **inference)
+        return export_onnx(model, cfg, out / "model.onnx", max_bytes=cap, **inference)
     except OversizeError as error:
         raise SystemExit(f"retrain: {error}") from None
-    checked = val_set if val_set is not None else train_set.subset(range(min(len(train_set), AGREEMENT_CROPS)))
-    agreement = check_agreement(model, out / "model.onnx", checked, **inference)
 
-    metrics = {
+
+def metrics_record(cfg: Config, result, exported, agreement: dict, plan: dict, inference: dict, *, size, cap: int,
+                   data: dict, search: dict, measured: bool, argv: list[str] | None) -> dict:
+    """What metrics.json holds: the figures, the exact bytes, how it was trained and on what."""
+    recipe = plan["recipe"]
+    return {
         "config": cfg.to_dict(),
-        "mode": "ship" if val_set is None else "measure",
+        "mode": "measure" if measured else "ship",
         # ship mode has no validation set: these are the training crops' figures (a fit check)
-        "val" if val_set is not None else "train_fit": result.metrics.to_dict(),
+        "val" if measured else "train_fit": result.metrics.to_dict(),
         "val_per_keypoint_px": dict(zip(KEYPOINT_NAMES, result.metrics.per_keypoint_px)),
         "val_onnx_mean_px": agreement["onnx_mean_px"],
         "onnx_vs_torch_max_px": agreement["max_px"],
@@ -159,24 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         "keep_best": plan["keep_best"],
         "patience": plan["patience"],
         "augmentation": asdict(plan["augmentation"]) if plan["augmentation"] is not None else "train default",
-        "data": {"data": str(data_dir) if data_dir is not None else "synthetic", **(holdout or {}),
-                 "teams": sorted(set(train_set.teams)),
-                 "train_crops": len(train_set), "val_crops": len(val_set) if val_set is not None else 0},
+        "data": data,
         "search": search,
         "command": "python " + " ".join([sys.argv[0] if argv is None else "runners/retrain.py",
                                          *(sys.argv[1:] if argv is None else argv)]),
     }
-    if args.reproduce:
-        metrics["reproduce"] = compare_with_search(search, result.metrics.mean_px)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-
-    print(final_report(result.metrics, exported.weight_bytes, cap, agreement, out, val_set is not None))
-    if args.reproduce:
-        print(reproduce_line(metrics["reproduce"]))
-    if not agreement["agrees"]:
-        raise SystemExit(f"retrain: ONNX Runtime and torch disagree by up to {agreement['max_px']:.4g} px on the "
-                         f"validation set (tolerance {AGREEMENT_PX} px); do not ship {out / 'model.onnx'}")
-    return 0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -30,8 +30,8 @@ from objectives.trial import Objective, TrialDiverged, TrialSettings, finished
 from objectives.progress import Progress, summary
 from search_space.size import DEFAULT_MAX_KB, max_bytes
 from search_space.space import SearchSpace
-from runners.cli import (DEFAULT_STORAGE, UserError, check_storage, doc_parser, fraction, non_negative_float, non_negative_int,
-                         positive_float, positive_int, run)
+from runners.cli import (DEFAULT_STORAGE, UserError, check_storage, doc_parser, fraction, non_negative_float,
+                         non_negative_int, positive_float, positive_int, run)
 
 OBJECTIVE_CHOICES = {"error": ("error",), "error,size": ("error", "size")}
 
@@ -88,21 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         space = SearchSpace.for_cap(max_bytes(args.max_kb))
     except ValueError as error:
         raise UserError(f"--max-kb {args.max_kb:g}: {error}") from None
-    from cones.load import load_data
-    from cones.splits import describe_split, split
-
-    val_teams = [t.strip() for t in args.val_teams.split(",")] if args.val_teams else None
-    try:
-        data = load_data(args.data, strict=args.strict, margin=args.margin)
-    except ValueError as error:  # a missing folder, a file that is not an export, --strict with bad files
-        raise UserError(str(error)) from None
-    try:
-        train_set, val_set = split(data, val_fraction=args.val_fraction, val_teams=val_teams, seed=args.seed)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    split_text = describe_split(train_set, val_set)
-    print(split_text)
-
+    train_set, val_set, split_text = read_split(args)
     settings = TrialSettings(
         max_bytes=max_bytes(args.max_kb), max_epochs=args.epochs, objectives=OBJECTIVE_CHOICES[args.objectives],
         seed=args.seed, threads=args.threads or max(1, (os.cpu_count() or 1) // args.workers),
@@ -115,18 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     data_name = str(args.data.resolve()) if args.data else "synthetic"
     if args.margin != DEFAULT_MARGIN and args.data and args.data.suffix == ".json":
         data_name += f" (margin {args.margin:g})"  # other crops: a study must not mix the two
-    describe(study, settings, data=data_name, split=split_text,
-             val_teams=val_teams, val_fraction=args.val_fraction, train_size=len(train_set), val_size=len(val_set))
+    describe(study, settings, data=data_name, split=split_text, val_teams=_teams(args), val_fraction=args.val_fraction,
+             train_size=len(train_set), val_size=len(val_set))
     if not args.no_baselines:
-        counts = enqueue_hand_designs(study, space)
-        if counts["reused"]:
-            print(f"reused {counts['reused']} hand designs' results from another study of this storage with the same "
-                  "data, split, epochs, seed and cap (user attribute reused_from says which)")
-        if counts["enqueued"]:
-            print(f"enqueued {counts['enqueued']} hand designs of the original study as the first trials (the "
-                  "reference)")
-        if counts["oversize"]:
-            print(f"{counts['oversize']} hand designs are over the cap: recorded PRUNED (oversize), not trained")
+        reference(study, space)
 
     done = finished(study)
     if done >= args.trials:
@@ -135,6 +113,48 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"study {args.study_name!r} in {args.storage}: {done} finished trials, running to {args.trials}")
     started = time.monotonic()
+    if not run_trials(args, study, storage, settings, space, train_set, val_set):
+        return 130
+    minutes = (time.monotonic() - started) / 60
+    print(f"\nthis run: {finished(study) - done} trials in {minutes:.1f} min")
+    print(summary(study, settings.max_bytes, args.storage))
+    return 0
+
+
+def _teams(args: argparse.Namespace) -> list[str] | None:
+    return [t.strip() for t in args.val_teams.split(",")] if args.val_teams else None
+
+
+def read_split(args: argparse.Namespace):
+    """(train, validation, the split's description): ``--data`` split by ``--val-teams`` or frames."""
+    from cones.load import load_data
+    from cones.splits import describe_split, split
+
+    try:
+        data = load_data(args.data, strict=args.strict, margin=args.margin)
+        train_set, val_set = split(data, val_fraction=args.val_fraction, val_teams=_teams(args), seed=args.seed)
+    except ValueError as error:  # a missing folder, not an export, --strict with bad files, an unknown team
+        raise UserError(str(error)) from None
+    split_text = describe_split(train_set, val_set)
+    print(split_text)
+    return train_set, val_set, split_text
+
+
+def reference(study: optuna.Study, space: SearchSpace) -> None:
+    """The hand designs: reused from another study of the storage, queued, or recorded over the cap."""
+    counts = enqueue_hand_designs(study, space)
+    if counts["reused"]:
+        print(f"reused {counts['reused']} hand designs' results from another study of this storage with the same "
+              "data, split, epochs, seed and cap (user attribute reused_from says which)")
+    if counts["enqueued"]:
+        print(f"enqueued {counts['enqueued']} hand designs of the original study as the first trials (the reference)")
+    if counts["oversize"]:
+        print(f"{counts['oversize']} hand designs are over the cap: recorded PRUNED (oversize), not trained")
+
+
+def run_trials(args: argparse.Namespace, study, storage, settings: TrialSettings, space: SearchSpace, train_set,
+               val_set) -> bool:
+    """Run trials to ``--trials`` in process or on Ray; False when Ctrl-C or SIGTERM stopped it."""
     # `kill` (SIGTERM) stops like Ctrl-C: the running trial is recorded, the study stays resumable. The
     # caller's handler comes back when the search ends (main() is also called in-process, by tests).
     previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
@@ -150,25 +170,22 @@ def main(argv: list[str] | None = None) -> int:
 
             run_on_ray(study, storage, settings, space, train_set, val_set, args, progress, fair)
         else:
-            callbacks = [progress, StopAtTarget(args.trials)] + ([fair] if fair else [])
             if fair:
                 fair.maybe_enqueue(study)
-            study.optimize(Objective(settings, space, train_set, val_set), n_trials=args.trials - done,
-                           timeout=args.timeout, catch=(TrialDiverged,), callbacks=callbacks)
+            study.optimize(Objective(settings, space, train_set, val_set), n_trials=args.trials - finished(study),
+                           timeout=args.timeout, catch=(TrialDiverged,),
+                           callbacks=[progress, StopAtTarget(args.trials)] + ([fair] if fair else []))
     except KeyboardInterrupt:
         progress.close()
         print("\ninterrupted: the running trial is recorded FAIL (status 'interrupted') and does not count; "
               "finished trials are saved; rerun the same command to continue", file=sys.stderr)
-        return 130
+        return False
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
         for handler in handlers:
             handler.removeFilter(quiet)
     progress.close()
-    minutes = (time.monotonic() - started) / 60
-    print(f"\nthis run: {finished(study) - done} trials in {minutes:.1f} min")
-    print(summary(study, settings.max_bytes, args.storage))
-    return 0
+    return True
 
 
 class StopAtTarget:
