@@ -45,11 +45,14 @@ def _choices(trial: FrozenTrial) -> tuple[str, bool, str] | None:
 
 
 def group_counts(trials: list[FrozenTrial], max_epochs: int) -> dict[tuple, int]:
-    """Per group: trials that ran every epoch and completed, plus fair trials still waiting or running (so the
-    rule does not ask twice for one cell)."""
+    """Per group: trials that ran every epoch and completed, or whose result the reference bar settled (a
+    collapsed run answers its question: it collapses; without this a group that always collapses would
+    claim every third trial forever), plus fair trials still waiting or running (so the rule does not ask
+    twice for one cell)."""
     counts: dict[tuple, int] = {}
     for trial in trials:
-        full = trial.state == TrialState.COMPLETE and trial.user_attrs.get("epochs") == max_epochs
+        full = ((trial.state == TrialState.COMPLETE and trial.user_attrs.get("epochs") == max_epochs)
+                or (trial.state == TrialState.PRUNED and "stopped_by" in trial.user_attrs))
         pending = trial.state in (TrialState.WAITING, TrialState.RUNNING) and trial.user_attrs.get(CHOSEN_BY) == FAIR
         choices = _choices(trial)
         if (full or pending) and choices is not None:

@@ -32,13 +32,17 @@ def test_the_thinnest_cell_is_chosen_and_none_once_every_group_is_full():
     assert (batch_norm, head) == (False, "sigmoid")
 
 
-def test_only_full_trials_and_pending_fair_ones_count():
-    trials = [full_trial("unet", True, "softmax"), full_trial("unet", True, "softmax", epochs=2),  # stopped early
-              optuna.trial.create_trial(state=TrialState.PRUNED, params={}, distributions={},
-                                        user_attrs={"config": {"family": "resnet", "batch_norm": False,
-                                                               "head": "linear"}})]
+def test_only_full_settled_and_pending_fair_trials_count():
+    def pruned(**attrs):
+        return optuna.trial.create_trial(state=TrialState.PRUNED, params={}, distributions={}, user_attrs={
+            "config": {"family": "resnet", "batch_norm": False, "head": "sigmoid"}, **attrs})
+
+    trials = [full_trial("unet", True, "softmax"), full_trial("unet", True, "softmax", epochs=2),  # not full
+              pruned(), pruned(stopped_by="reference bar: 41.00 px after epoch 2, more than 3x ...")]
     counts = group_counts(trials, max_epochs=4)
-    assert counts == {("family", "unet"): 1, ("family-bn", "unet", True): 1, ("head-bn", "softmax", True): 1}
+    # Successive halving's stop says nothing about the group; the reference bar's settles it (it collapsed).
+    assert counts == {("family", "unet"): 1, ("family-bn", "unet", True): 1, ("head-bn", "softmax", True): 1,
+                      ("family", "resnet"): 1, ("family-bn", "resnet", False): 1, ("head-bn", "sigmoid", False): 1}
 
 
 def test_a_short_study_gets_every_third_trial_from_the_rule_and_the_groups_fill():
