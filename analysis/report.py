@@ -26,7 +26,7 @@ from analysis.importances import MIN_TRIALS, param_importances
 from analysis.png import write_png
 from analysis.questions import answer_all, progress_sentence
 from analysis.study_data import StudyInfo, TrialRow, best_feasible, read_trials, study_info
-from analysis.study_reader import StudyNotFound, read_study
+from objectives.study_reader import StudyNotFound, read_study
 
 PNG_SIZE = dict(width=1100, height=650)
 

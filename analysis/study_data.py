@@ -1,9 +1,9 @@
 """Read a search study into a tidy table: one ``TrialRow`` per trial, with the attributes the runner writes.
 
-A row's error, size and feasibility, and the best feasible row, follow the rules of ``analysis.study_reader``
+A row's error, size and feasibility, and the best feasible row, follow the rules of ``objectives.study_reader``
 (the ones the search and the export use); this module only lays them out for the report.
 
-    from analysis.study_reader import read_study
+    from objectives.study_reader import read_study
     from analysis.study_data import read_trials, study_info
     study = read_study("sqlite:///optuna.db", None)  # None: the storage's only study
     rows = read_trials(study)
@@ -17,8 +17,8 @@ from datetime import datetime
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from analysis import study_reader
-from analysis.study_reader import UNUSABLE_STATUSES, is_feasible, study_cap, trial_error, trial_weight_bytes
+from objectives import study_reader
+from objectives.study_reader import UNUSABLE_STATUSES, is_feasible, study_cap, trial_error, trial_weight_bytes
 
 BYTES_PER_KB = 1024
 METRICS = ("val_mean_px", "val_median_px", "val_pck1", "val_pck2", "val_pck3", "val_heatmap_mse")

@@ -23,7 +23,7 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from analysis.study_data import best_feasible, read_trials, study_info  # noqa: E402
-from analysis.study_reader import StudyNotFound, read_study  # noqa: E402
+from objectives.study_reader import StudyNotFound, read_study  # noqa: E402
 from benchmarks.generalisation import benchmark  # noqa: E402
 from objectives.recipe import Recipe  # noqa: E402
 from runners.cli import doc_parser  # noqa: E402

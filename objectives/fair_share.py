@@ -19,6 +19,7 @@ import itertools
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from objectives.study_reader import finished
 from search_space.config import HEADS
 
 CHOSEN_BY = "chosen_by"
@@ -86,8 +87,7 @@ class FairShare:
     def __call__(self, study: optuna.Study, trial: FrozenTrial | None = None) -> None:
         """As an Optuna callback: after each trial, the next one's turn (none once the study holds ``target``
         finished trials, so no fair trial is left waiting when the search ends)."""
-        finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
-        if self.target is None or finished < self.target:
+        if self.target is None or finished(study) < self.target:
             self.maybe_enqueue(study)
 
     def maybe_enqueue(self, study: optuna.Study) -> tuple[str, bool, str] | None:

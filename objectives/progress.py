@@ -8,8 +8,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from analysis.study_reader import best_feasible, is_feasible, trial_error, within_cap
-from objectives.trial import BASELINE_ATTR, finished
+from objectives.study_reader import best_feasible, finished, is_feasible, trial_error, within_cap
+from objectives.trial import BASELINE_ATTR
 
 
 def describe_config(cfg: dict) -> str:

@@ -14,9 +14,9 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from search_space.baselines import hand_designs
-from search_space.size import measure
 from search_space.space import SearchSpace, trial_params
-from objectives.trial import BASELINE_ATTR, TrialSettings, directions, metric_names
+from objectives.fair_share import CHOSEN_BY
+from objectives.trial import BASELINE_ATTR, TrialSettings, directions, metric_names, size_attrs
 
 SAMPLERS = ("tpe", "random", "nsga2")
 
@@ -155,11 +155,9 @@ def enqueue_hand_designs(study: optuna.Study, space: SearchSpace) -> dict[str, i
             study.enqueue_trial(trial_params(cfg), user_attrs={BASELINE_ATTR: name})
             counts["enqueued"] += 1
             continue
-        size = measure(cfg)
-        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs={
-            BASELINE_ATTR: name, "config": cfg.to_dict(), "family": cfg.family, "weight_bytes": size.weight_bytes,
-            "params": size.params, "macs": size.macs, "status": "oversize",
-            "reason": f"{size.weight_bytes} weight bytes > cap {space.max_bytes}"}))
+        attrs, _ = size_attrs(cfg, space.max_bytes)  # oversize: no model of its family fits
+        study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED,
+                                                  user_attrs={BASELINE_ATTR: name, CHOSEN_BY: "hand design", **attrs}))
         counts["oversize"] += 1
     return counts
 

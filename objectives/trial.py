@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
-from analysis.study_reader import pareto_ranks
 from cones.augment import AugmentConfig
 from cones.types import ConeSet
+from objectives.fair_share import CHOSEN_BY, FAIR
 from objectives.metrics import Metrics
+from objectives.study_reader import pareto_ranks
 from objectives.train import TrainResult, train
 from search_space.config import Config
 from search_space.size import BYTES_PER_KB, measure
 from search_space.space import SearchSpace, sample_config
-from objectives.fair_share import CHOSEN_BY, FAIR
 
 BASELINE_ATTR = "baseline"
 INTERRUPTED = "interrupted"  # the status of a trial cut off by Ctrl-C or SIGTERM (recorded FAIL)
@@ -87,19 +87,25 @@ class Objective:
         return record_result(trial, result, self.settings, size.kb)
 
 
+def size_attrs(cfg: Config, max_bytes: int) -> tuple[dict, object]:
+    """The record of a candidate's config and exact size (and, over the cap, its oversize status), and the
+    size: what ``record_size`` stores on a trial and what a hand design that cannot be sampled is recorded with."""
+    size = measure(cfg)
+    attrs = {"config": cfg.to_dict(), "family": cfg.family, "weight_bytes": size.weight_bytes,
+             "params": size.params, "macs": size.macs}
+    if size.weight_bytes > max_bytes:
+        attrs.update(status="oversize", reason=f"{size.weight_bytes} weight bytes > cap {max_bytes}")
+    return attrs, size
+
+
 def record_size(trial: optuna.Trial, cfg: Config, max_bytes: int):
     """Store the config and its exact size; an oversize candidate ends here, PRUNED, never trained."""
-    size = measure(cfg)
-    trial.set_user_attr("config", cfg.to_dict())
-    trial.set_user_attr("family", cfg.family)
+    attrs, size = size_attrs(cfg, max_bytes)
     if CHOSEN_BY not in trial.user_attrs:  # which rule chose its family, batch norm and head
-        trial.set_user_attr(CHOSEN_BY, "hand design" if BASELINE_ATTR in trial.user_attrs else "sampler")
-    trial.set_user_attr("weight_bytes", size.weight_bytes)
-    trial.set_user_attr("params", size.params)
-    trial.set_user_attr("macs", size.macs)
+        attrs[CHOSEN_BY] = "hand design" if BASELINE_ATTR in trial.user_attrs else "sampler"
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
     if size.weight_bytes > max_bytes:
-        trial.set_user_attr("status", "oversize")
-        trial.set_user_attr("reason", f"{size.weight_bytes} weight bytes > cap {max_bytes}")
         raise optuna.TrialPruned(f"oversize: {size.weight_bytes} bytes > {max_bytes}")
     return size
 
@@ -213,16 +219,3 @@ def pareto_rung_stop(mine: tuple[float, float], peers: list[tuple[float, float]]
         kept += ranks.count(rank)
         rank += 1
     return ranks[0] >= rank
-
-
-def finished(study: optuna.Study) -> int:
-    """Trials that count toward ``--trials``: complete, pruned, or failed by their own doing (diverged).
-
-    A trial that failed because its process died (stale heartbeat) is retried as a new trial, so it does
-    not count.
-    """
-    return sum(
-        t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        or (t.state == TrialState.FAIL and t.user_attrs.get("status") == "diverged")
-        for t in study.get_trials(deepcopy=False)
-    )

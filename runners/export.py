@@ -21,7 +21,7 @@ import sys
 
 import optuna
 
-from analysis.study_reader import (best_feasible, is_usable, read_study, study_cap, trial_error,
+from objectives.study_reader import (best_feasible, is_usable, read_study, study_cap, trial_error,
                                    trial_weight_bytes)
 from search_space.config import Config
 from search_space.size import BYTES_PER_KB, max_bytes

@@ -46,10 +46,11 @@ import optuna
 from optuna.trial import TrialState
 
 from cones.types import ConeSet
-from objectives.metrics import Metrics
-from objectives.train import TrainResult, train
 from objectives.fair_share import FairShare
-from objectives.trial import (INTERRUPTED, EpochReporter, TrialDiverged, TrialSettings, finished, record_result,
+from objectives.metrics import Metrics
+from objectives.study_reader import finished
+from objectives.train import TrainResult, train
+from objectives.trial import (INTERRUPTED, EpochReporter, TrialDiverged, TrialSettings, record_result,
                               record_size)
 from search_space.config import Config
 from search_space.space import SearchSpace, sample_config

@@ -24,10 +24,11 @@ from pathlib import Path
 import optuna
 
 from cones.coco import DEFAULT_MARGIN
-from objectives.study import SAMPLERS, describe, enqueue_hand_designs, open_storage, open_study
 from objectives.fair_share import FairShare
-from objectives.trial import Objective, TrialDiverged, TrialSettings, finished
 from objectives.progress import Progress, summary
+from objectives.study import SAMPLERS, describe, enqueue_hand_designs, open_storage, open_study
+from objectives.study_reader import finished
+from objectives.trial import Objective, TrialDiverged, TrialSettings
 from search_space.size import DEFAULT_MAX_KB, max_bytes
 from search_space.space import SearchSpace
 from runners.cli import (DEFAULT_STORAGE, UserError, check_storage, doc_parser, fraction, non_negative_float,
@@ -189,7 +190,7 @@ def run_trials(args: argparse.Namespace, study, storage, settings: TrialSettings
 
 
 class StopAtTarget:
-    """Stop ``optimize`` once the study holds ``target`` finished trials (``objectives.trial.finished``: a
+    """Stop ``optimize`` once the study holds ``target`` finished trials (``objectives.study_reader.finished``: a
     retried trial of a killed run does not count, a diverged one does, so ``n_trials`` alone cannot say)."""
 
     def __init__(self, target: int):

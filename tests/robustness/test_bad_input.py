@@ -17,6 +17,7 @@ DB = "sqlite:///{w}/study.db"
 SEARCH = ["--data", "{w}/export", "--storage", "sqlite:///{w}/new.db", "--epochs", "1", "--trials", "1"]
 RETRAIN = ["--config", "{w}/best.json", "--data", "{w}/export", "--epochs", "1"]
 ADAPT = ["--model", "{w}/model", "--data", "{w}/export"]
+EDITED = ["--config", "{w}/cfg.json", "--out", "{w}/m"]  # best.json with the case's edits (see the test)
 
 CASES = {
     # search: values
@@ -87,28 +88,28 @@ CASES = {
     "retrain-config-not-json": ("retrain", ["--config", "{w}/notes.txt", "--out", "{w}/m"], 2,
                                 r"notes.txt is not valid JSON"),
     "retrain-config-a-list": ("retrain", ["--config", "{w}/list.json", "--out", "{w}/m"], 2, r"holds a JSON list"),
-    "retrain-config-width-fraction": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
+    "retrain-config-width-fraction": ("retrain", EDITED, 2,
                                       r"config width must be an integer, got 6.5", {"width": 6.5}),
-    "retrain-config-unknown-family": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
+    "retrain-config-unknown-family": ("retrain", EDITED, 2,
                                       r"unknown family 'vgg'; known: mobile, plain, resnet, unet", {"family": "vgg"}),
-    "retrain-config-expand-zero": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
+    "retrain-config-expand-zero": ("retrain", EDITED, 2,
                                    r"expand must be an integer >= 1, got 0", {"expand": 0}),
-    "retrain-config-negative-weight-decay": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
+    "retrain-config-negative-weight-decay": ("retrain", EDITED, 2,
                                              r"weight_decay must be a finite number >= 0, got -0.1",
                                              {"weight_decay": -0.1}),
-    "retrain-config-batch-norm-string": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
+    "retrain-config-batch-norm-string": ("retrain", EDITED, 2,
                                          r'config batch_norm must be true or false, got "no"', {"batch_norm": "no"}),
-    "retrain-config-negative-sigma": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
+    "retrain-config-negative-sigma": ("retrain", EDITED, 2,
                                       r"sigma .* must be in \[0.3, 10.0\], got -2", {"sigma": -2}),
-    "retrain-config-zero-sigma": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
+    "retrain-config-zero-sigma": ("retrain", EDITED, 2,
                                   r"sigma .* got 0", {"sigma": 0}),
-    "retrain-config-momentum": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
+    "retrain-config-momentum": ("retrain", EDITED, 2,
                                 r"momentum must be in \[0, 1\), got 5", {"momentum": 5}),
-    "retrain-config-lr-string": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
+    "retrain-config-lr-string": ("retrain", EDITED, 2,
                                  r'config lr must be a finite number, got "fast"', {"lr": "fast"}),
-    "retrain-config-unknown-key": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
+    "retrain-config-unknown-key": ("retrain", EDITED, 2,
                                    r"unknown config keys \['widht'\]", {"widht": 8}),
-    "retrain-config-max-bytes-string": ("retrain", ["--config", "{w}/cfg.json", "--out", "{w}/m"], 2,
+    "retrain-config-max-bytes-string": ("retrain", EDITED, 2,
                                         r'max_bytes must be an integer > 0, got "80KB"', None, {"max_bytes": "80KB"}),
     "retrain-config-over-the-cap": ("retrain", [*RETRAIN, "--out", "{w}/m", "--max-kb", "1"], 1,
                                     r"over the cap of 1024 bytes .* not trained"),

@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from objectives import study as study_module
-from objectives.trial import finished
+from objectives.study_reader import finished
 from runners import search
 from runners.ray_search import StudyDriver
 from tests.runners.test_search import TRIAL_ATTRS

@@ -16,7 +16,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from objectives.trial import finished
+from objectives.study_reader import finished
 from runners import search
 from search_space.space import trial_params
 from search_space.config import Config

@@ -1,4 +1,4 @@
-"""analysis/study_reader.py: the rules every reader of a study shares, on hand-made trials."""
+"""objectives/study_reader.py: the rules every reader of a study shares, on hand-made trials."""
 from __future__ import annotations
 
 import itertools
@@ -12,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from analysis.study_reader import (DEFAULT_MAX_BYTES, StudyNotFound, best_feasible, is_feasible, is_usable,
+from objectives.study_reader import (DEFAULT_MAX_BYTES, StudyNotFound, best_feasible, is_feasible, is_usable,
                                    pareto_ranks, read_study, study_cap, trial_error, trial_weight_bytes)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,9 +133,10 @@ def test_read_study_of_an_empty_storage_names_the_url(tmp_path):
         read_study(url, None)
 
 
-def test_read_study_needs_a_name_when_the_storage_holds_several(tmp_path, build):
-    _, url = build.new_study(tmp_path, multi=False, name="a")
-    build.new_study(tmp_path, multi=True, name="b")
+def test_read_study_needs_a_name_when_the_storage_holds_several(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    optuna.create_study(storage=url, study_name="a").set_user_attr("max_bytes", 81920)
+    optuna.create_study(storage=url, study_name="b", directions=["minimize", "minimize"])
     with pytest.raises(StudyNotFound, match="holds 2 studies; pick one with --study: a, b"):
         read_study(url, None)
     with pytest.raises(StudyNotFound, match="--study 'c' is not in .*; its studies: a, b"):
@@ -152,6 +153,6 @@ def test_the_default_cap_is_the_searchs():
 
 
 def test_importing_the_reader_does_not_import_torch():
-    code = "import analysis.study_reader, sys; assert 'torch' not in sys.modules, 'torch was imported'"
+    code = "import objectives.study_reader, sys; assert 'torch' not in sys.modules, 'torch was imported'"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -5,7 +5,7 @@ The search's progress lines, ``runners/export.py`` and the analysis all call the
 which trial is "the best within the cap". Importing this module never imports torch (the search's code
 does; a report or an export of a finished study should not have to).
 
-    from analysis.study_reader import best_feasible, read_study, study_cap
+    from objectives.study_reader import best_feasible, read_study, study_cap
     study = read_study("sqlite:///optuna.db", None)  # None: the storage's only study
     best = best_feasible(study.get_trials(deepcopy=False), study_cap(study))
 """
@@ -134,3 +134,16 @@ def pareto_ranks(points: Sequence[Sequence[float]]) -> list[int]:
 
 def _dominates(a: tuple, b: tuple) -> bool:
     return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def finished(study: optuna.Study) -> int:
+    """Trials that count toward ``--trials``: complete, pruned, or failed by their own doing (diverged).
+
+    A trial that failed because its process died (stale heartbeat) is retried as a new trial, so it does
+    not count.
+    """
+    return sum(
+        t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        or (t.state == TrialState.FAIL and t.user_attrs.get("status") == "diverged")
+        for t in study.get_trials(deepcopy=False)
+    )
