@@ -58,10 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("budgets must be >= 5, modes mix and/or penalty, seeds and jobs >= 1")
     cfg, recipe, recipe_name = read_model(Path(args.model))
 
-    from cones.cache import cache_path
     from cones.load import load_data
     data = load_data(args.data)
-    data_id = cache_path(args.data, data.size).stem
+    data_id = data.fingerprint()
     # The models shipped without each team: the generalisation benchmark's runs (trained now if missing).
     benchmark(data, data_id, [("config", cfg, recipe_name, recipe)], seeds=range(args.seeds), jobs=args.jobs,
               need_weights=True)

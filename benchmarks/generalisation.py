@@ -63,10 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = read_config(args.config)
 
     from cones.load import load_data  # the loader prints the counts line
-    from cones.cache import cache_path
     try:
         data = load_data(args.data)
-        data_id = cache_path(args.data, data.size).stem
+        data_id = data.fingerprint()
     except ValueError as error:
         raise SystemExit(f"generalisation: {error}") from None
     if len(set(data.teams)) < 2:

@@ -53,11 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     epochs = info.max_epochs or 12
     val_teams = set(study.user_attrs.get("val_teams") or [])
 
-    from cones.cache import cache_path
     from cones.load import load_data
     data = load_data(args.data)
     runs = [(f"#{number}", cfg, "search", Recipe(epochs=epochs)) for number, _, cfg in picked]
-    summary = benchmark(data, cache_path(args.data, data.size).stem, runs, seeds=[0], jobs=args.jobs)
+    summary = benchmark(data, data.fingerprint(), runs, seeds=[0], jobs=args.jobs)
     table = ranking_table(picked, summary, val_teams)
     print(format_table(table, summary["teams"], val_teams))
     if args.json:

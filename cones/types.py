@@ -1,6 +1,8 @@
 """The in-memory cone set every part of the project passes around."""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import torch
@@ -44,6 +46,16 @@ class ConeSet:
     def size(self) -> tuple[int, int]:
         """(width, height) of the crops."""
         return self.images.shape[3], self.images.shape[2]
+
+    def fingerprint(self) -> str:
+        """A short hash of the crops, keypoints, tags and names: equal for equal data wherever and whenever it
+        was copied (file times do not enter it), so runs cached against it survive a fresh copy of an export."""
+        digest = hashlib.sha256()
+        for tensor in (self.images, self.keypoints, self.bad_quality):
+            digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
+            digest.update(tensor.contiguous().numpy().tobytes())
+        digest.update(json.dumps([self.names, self.teams, self.frames]).encode())
+        return f"data-{digest.hexdigest()[:16]}"
 
     def subset(self, index) -> "ConeSet":
         index = torch.as_tensor(index, dtype=torch.long)

@@ -270,8 +270,7 @@ def ship_epochs(cfg: Config, recipe: Recipe, data_dir, data) -> tuple[int, str]:
     such runs, the recipe's own budget."""
     if data_dir is None:
         return recipe.epochs, "the recipe's budget (no held-out runs on synthetic data)"
-    from cones.cache import cache_path
-    runs = runs_by_epochs(cfg, recipe, cache_path(data_dir, data.size).stem)
+    runs = runs_by_epochs(cfg, recipe, data.fingerprint())
     teams = sorted(set(data.teams))
     scores = {}
     for epochs, folds in runs.items():

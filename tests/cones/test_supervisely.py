@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 
@@ -173,6 +174,21 @@ def test_changed_file_rebuilds_cache(tmp_path):
     write_sample(tmp_path / "export", "amz_00000_1.png")
     data, report = load_export(tmp_path / "export", log=quiet)
     assert not report.from_cache and len(data) == 2
+
+
+def test_fingerprint_follows_content_not_file_times(tmp_path):
+    """The benchmarks key their cached runs by it: a fresh copy of the same export (new mtimes, new folder)
+    must find them, and any change to a crop or a label must not."""
+    for root in ("export", "copy"):
+        write_sample(tmp_path / root, "amz_00000_0.png")
+        write_sample(tmp_path / root, "tuwr_00003_1.png")
+    original = load_data(tmp_path / "export", log=quiet)
+    os.utime(tmp_path / "copy" / "ann" / "amz_00000_0.png.json", ns=(1, 1))
+    copy = load_data(tmp_path / "copy", log=quiet)
+    assert copy.fingerprint() == original.fingerprint()
+    moved = copy.__class__(**{**copy.__dict__, "keypoints": copy.keypoints + 0.5})
+    assert moved.fingerprint() != original.fingerprint()
+    assert original.subset([1, 0]).fingerprint() != original.fingerprint()
 
 
 def test_corrupt_cache_ignored_and_rebuilt(tmp_path):

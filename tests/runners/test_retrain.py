@@ -9,7 +9,6 @@ import torch
 
 from cones.synthetic import make_synthetic, save_supervisely
 from deploy.exported import ExportedModel, initializer_bytes
-from cones.cache import cache_path
 from cones.load import load_data
 from objectives.heldout_runs import run_path, write_run
 from objectives.recipe import RECIPES
@@ -84,7 +83,7 @@ def _cached_run(cfg, recipe, data_id, team, seed, mean_px):
 def test_ship_epochs_are_the_budget_with_the_lowest_held_out_error(data_dir):
     data = load_data(data_dir)
     data = data.__class__(**{**data.__dict__, "teams": tuple("ab"[i % 2] for i in range(len(data)))})
-    data_id = cache_path(data_dir, data.size).stem
+    data_id = data.fingerprint()
     recipe = RECIPES["ship"]
     assert ship_epochs(CFG, recipe, data_dir, data)[0] == recipe.epochs  # nothing cached: the recipe's
     for epochs, errors in ((10, (3.0, 2.0)), (20, (2.0, 1.5)), (40, (2.5, 1.5))):
