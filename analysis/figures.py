@@ -93,10 +93,29 @@ def pareto_figure(rows: list[TrialRow], info: StudyInfo, x: str = "size") -> go.
     drawn = [r for r in rows if r.outcome != "unfinished" and x_of(r) is not None]
     if not drawn:
         return message_figure(f"Error vs {x}", f"No finished trial records its {x} yet.")
-    families = sorted({r.family or "?" for r in drawn})
 
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.16, 0.84], vertical_spacing=0.03)
     trained = [r for r in drawn if r.error is not None]
+    _add_trained(fig, trained, sorted({r.family or "?" for r in drawn}), x_of)
+    candidates = [r for r in trained if r.feasible(info.max_bytes)]
+    _add_front(fig, candidates, x_of)
+    _add_baselines(fig, trained, x_of)
+    _add_no_error_strip(fig, drawn, x_of)
+    _pareto_axes(fig, drawn, trained, info, x, x_title, x_of)
+
+    n_missing = sum(r.outcome != "unfinished" and x_of(r) is None for r in rows)
+    note = f"; {n_missing} finished trials without a {x} are not drawn" if n_missing else ""
+    fig.update_layout(
+        title=f"Validation error vs {'weight size' if x == 'size' else 'MACs'}: {len(drawn)} trials, "
+              f"Pareto front among {len(candidates)} completed trials within the cap{note}",
+        legend=dict(orientation="v", x=1.01, y=1),
+        height=620,
+    )
+    return fig
+
+
+def _add_trained(fig: go.Figure, trained: list[TrialRow], families: list[str], x_of) -> None:
+    """The main panel's points: completed trials by family, then the ones stopped early."""
     for family in families:
         group = [r for r in trained if r.outcome == "ok" and (r.family or "?") == family]
         if group:
@@ -107,13 +126,18 @@ def pareto_figure(rows: list[TrialRow], info: StudyInfo, x: str = "size") -> go.
         fig.add_trace(_points(stopped, x_of, "stopped early (partial training)", dict(
             color="#7f7f7f", size=7, symbol="circle-open")), row=2, col=1)
 
-    candidates = [r for r in trained if r.feasible(info.max_bytes)]
+
+def _add_front(fig: go.Figure, candidates: list[TrialRow], x_of) -> None:
+    """The Pareto front of ``candidates`` (the feasible trained trials), joined as steps."""
     front = [candidates[i] for i in pareto_front([x_of(r) for r in candidates], [r.error for r in candidates])]
     if front:
         trace = _points(front, x_of, f"Pareto front ({len(front)} trials)", dict(color=FRONT_COLOUR, size=10))
         trace.update(mode="lines+markers", line=dict(color=FRONT_COLOUR, shape="hv", width=2))
         fig.add_trace(trace, row=2, col=1)
 
+
+def _add_baselines(fig: go.Figure, trained: list[TrialRow], x_of) -> None:
+    """The hand designs, as labelled stars over the trials' points."""
     baselines = [r for r in trained if r.baseline]
     if baselines:
         trace = _points(baselines, x_of, "hand designs", dict(
@@ -122,6 +146,9 @@ def pareto_figure(rows: list[TrialRow], info: StudyInfo, x: str = "size") -> go.
                      textfont=dict(size=11))
         fig.add_trace(trace, row=2, col=1)
 
+
+def _add_no_error_strip(fig: go.Figure, drawn: list[TrialRow], x_of) -> None:
+    """The strip above the main panel: one row of marks per kind of trial without an error."""
     for key, name in NO_ERROR_ROWS.items():
         group = [r for r in drawn if r.error is None and _no_error_kind(r) == key]
         if group:
@@ -132,26 +159,20 @@ def pareto_figure(rows: list[TrialRow], info: StudyInfo, x: str = "size") -> go.
                 customdata=[r.number for r in group], hovertext=[_hover(r) for r in group], hoverinfo="text",
             ), row=1, col=1)
 
+
+def _pareto_axes(fig: go.Figure, drawn: list[TrialRow], trained: list[TrialRow], info: StudyInfo, x: str,
+                 x_title: str, x_of) -> None:
+    """Log axes labelled in full, the strip's categories, and on the size figure the cap as a dashed line."""
     if x == "size":
         fig.add_vline(x=info.max_kb, line=dict(color="black", dash="dash", width=1.5), row="all", col=1)
         fig.add_annotation(x=math.log10(info.max_kb), y=1, xref="x2", yref="y2 domain", text=f"cap {info.max_kb:g} KB",
                            showarrow=False, xanchor="left", yanchor="top", xshift=4)
-
-    n_missing = sum(r.outcome != "unfinished" and x_of(r) is None for r in rows)
-    note = f"; {n_missing} finished trials without a {x} are not drawn" if n_missing else ""
     x_ticks = log_ticks([x_of(r) for r in drawn] + ([info.max_kb] if x == "size" else []), si=x == "macs")
     fig.update_xaxes(type="log", **x_ticks, row=1, col=1)
     fig.update_xaxes(type="log", title_text=x_title, **x_ticks, row=2, col=1)
     fig.update_yaxes(type="category", row=1, col=1)
     fig.update_yaxes(type="log", title_text="validation mean error (px)", **log_ticks([r.error for r in trained]),
                      row=2, col=1)
-    fig.update_layout(
-        title=f"Validation error vs {'weight size' if x == 'size' else 'MACs'}: {len(drawn)} trials, "
-              f"Pareto front among {len(candidates)} completed trials within the cap{note}",
-        legend=dict(orientation="v", x=1.01, y=1),
-        height=620,
-    )
-    return fig
 
 
 def _points(rows: list[TrialRow], x_of, name: str, marker: dict) -> go.Scatter:

@@ -14,6 +14,8 @@ from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvalu
 from optuna.search_space import intersection_search_space
 from optuna.trial import TrialState
 
+from objectives.study_reader import trial_error
+
 MIN_TRIALS = 10  # fewer completed trials than this and the ratings are noise
 
 
@@ -30,11 +32,6 @@ class Importances:
     @property
     def enough(self) -> bool:
         return bool(self.by_evaluator)
-
-
-def _error(trial: optuna.trial.FrozenTrial) -> float:
-    # Single- and multi-objective studies alike: the first objective is the validation error.
-    return trial.values[0]
 
 
 def evaluators(seed: int = 0) -> dict:
@@ -58,14 +55,14 @@ def _evaluate(study: optuna.Study, complete: list, min_trials: int, seed: int) -
     by_evaluator = {}
     conditional, unrated = {}, {}
     for name, evaluator in evaluators(seed).items():
-        scores = get_param_importances(study, evaluator=evaluator, params=common, target=_error)
+        scores = get_param_importances(study, evaluator=evaluator, params=common, target=trial_error)
         for param in seen:
             n = sum(param in t.params for t in complete)
             if n < min_trials:
                 unrated[param] = f"in {n} completed trials, need {min_trials}"
                 continue
             try:
-                within = get_param_importances(study, evaluator=evaluator, params=common + [param], target=_error)
+                within = get_param_importances(study, evaluator=evaluator, params=common + [param], target=trial_error)
             except ValueError:
                 # Its range differs between trials (width and depth have per-family ranges): this evaluator
                 # cannot rate it. PED-ANOVA can; fANOVA cannot.

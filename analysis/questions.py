@@ -307,9 +307,10 @@ def progress_sentence(rows: list[TrialRow], info: StudyInfo) -> str:
     if len(done) < 4 * MIN_GROUP:
         return head + f" Too few completed trials ({len(done)}) to judge whether the search has levelled off."
     cut = done[: len(done) - len(done) // 4]
-    before = min((r.error for r in cut if r.feasible(info.max_bytes)), default=None)
-    if before is None:
+    best_before = best_feasible(cut, info.max_bytes)
+    if best_before is None:
         return head + " The best came in the last quarter of completed trials: more trials are likely to help."
+    before = best_before.error
     gain = before - best.error
     verdict = ("the search has levelled off; more trials are unlikely to help much" if gain < 0.01 * before
                else "still improving; more trials are likely to help")

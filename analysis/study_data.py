@@ -18,9 +18,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives import study_reader
-from objectives.study_reader import UNUSABLE_STATUSES, is_feasible, study_cap, trial_error, trial_weight_bytes
+from objectives.study_reader import (BYTES_PER_KB, UNUSABLE_STATUSES, is_feasible, study_cap, trial_error,
+                                     trial_weight_bytes)
 
-BYTES_PER_KB = 1024
 METRICS = ("val_mean_px", "val_median_px", "val_pck1", "val_pck2", "val_pck3", "val_heatmap_mse")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 

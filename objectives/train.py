@@ -8,10 +8,11 @@ targets are built on the fly.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -78,6 +79,52 @@ def train(
         returned metrics are the final model's on the training crops (a fit check, not a generalisation
         estimate) and ``history`` stays empty.
     """
+    _check_arguments(train_set, val_set, epochs, ema, keep_best, patience)
+    if threads:
+        torch.set_num_threads(threads)
+    augmentation = AugmentConfig() if augmentation is None else augmentation
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    evaluated, run_epoch = _prepare(cfg, train_set, epochs, generator, augmentation=augmentation, schedule=schedule,
+                                    ema=ema, shape=shape, balance_teams=balance_teams, teacher=teacher, distill=distill)
+
+    started = time.perf_counter()
+    if val_set is None:
+        ending = _epochs_without_validation(run_epoch, evaluated, cfg, train_set, epochs, on_epoch)
+    else:
+        ending = _epochs_with_validation(run_epoch, evaluated, cfg, val_set, epochs, on_epoch, keep_best, patience)
+    seconds = time.perf_counter() - started
+    return _result(ending, evaluated, seconds, keep_best)
+
+
+@dataclass(frozen=True)
+class BestEpoch:
+    """The epoch with the lowest validation error so far."""
+
+    mean_px: float = math.inf
+    epoch: int = 0  # 0: no epoch validated yet
+    metrics: Metrics | None = None
+    state: dict[str, torch.Tensor] | None = None  # a copy of the evaluated weights, kept only with keep_best
+
+
+@dataclass
+class _Ending:
+    """How the epoch loop ended: the status, the last epoch trained and what was measured on the way."""
+
+    status: str = "ok"
+    reason: str = ""
+    epoch: int = 0
+    metrics: Metrics | None = None  # of the last epoch evaluated
+    history: list[float] = field(default_factory=list)
+    best: BestEpoch = field(default_factory=BestEpoch)
+
+    def diverged(self, reason: str) -> _Ending:
+        self.status, self.reason = "diverged", reason
+        return self
+
+
+def _check_arguments(train_set: ConeSet, val_set: ConeSet | None, epochs: int, ema: float | None, keep_best: bool,
+                     patience: int | None) -> None:
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if ema is not None and not 0 < ema < 1:
@@ -88,63 +135,92 @@ def train(
                          f"{len(val_set) if validate else 'no validation set'}")
     if not validate and (keep_best or patience):
         raise ValueError("keep_best and patience need a validation set")
-    if threads:
-        torch.set_num_threads(threads)
-    augmentation = AugmentConfig() if augmentation is None else augmentation
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
 
+
+def _prepare(cfg: Config, train_set: ConeSet, epochs: int, generator: torch.Generator, *,
+             augmentation: AugmentConfig, schedule: str, ema: float | None, shape: ShapeLoss | None,
+             balance_teams: bool, teacher: nn.Module | None,
+             distill: float) -> tuple[nn.Module, Callable[[], float | None]]:
+    """Build the model, its optimiser and learning-rate schedule (in this order: the model's initial weights
+    come from the global seed). Returns the model to evaluate (the weight average with ``ema``) and one epoch
+    of training, which returns the loss value if it stopped being finite."""
     fmt = memory_format(cfg)
     model = create_model(cfg).to(memory_format=fmt)
     average = WeightAverage(model, ema) if ema is not None else None
     team_weights = balanced_weights(train_set.teams) if balance_teams else None
-    evaluated = average.model if average is not None else model
     optimizer = make_optimizer(cfg, model)
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     scheduler = _scheduler(optimizer, schedule, epochs * steps_per_epoch)
+    run_epoch = functools.partial(
+        train_epoch, model, cfg, optimizer, scheduler, train_set, augmentation, generator, fmt,
+        after_step=average.update if average is not None else None, shape=shape, team_weights=team_weights,
+        teacher=(teacher, distill) if teacher is not None else None,
+    )
+    return (average.model if average is not None else model), run_epoch
 
-    history: list[float] = []
-    best = (math.inf, 0, None, None)  # (mean px, epoch, metrics, state)
-    started = time.perf_counter()
-    status, reason, epoch = "ok", "", 0
+
+def _trained_epochs(run_epoch: Callable[[], float | None], epochs: int, ending: _Ending) -> Iterator[int]:
+    """Train epoch after epoch, yielding each one's number once trained; a loss that stops being finite marks
+    ``ending`` diverged and ends the run."""
     for epoch in range(1, epochs + 1):
-        bad_loss = train_epoch(model, cfg, optimizer, scheduler, train_set, augmentation, generator, fmt,
-                               after_step=average.update if average is not None else None, shape=shape,
-                               team_weights=team_weights, teacher=(teacher, distill) if teacher is not None else None)
+        ending.epoch = epoch
+        bad_loss = run_epoch()
         if bad_loss is not None:
-            status, reason = "diverged", f"loss became {bad_loss} in epoch {epoch}"
-            break
-        if not validate:
-            if on_epoch is not None and on_epoch(epoch, None):
-                status = "stopped"
-                break
-            if epoch < epochs:
-                continue
-            metrics = evaluate(evaluated, cfg, train_set)
-            if not math.isfinite(metrics.mean_px):
-                status, reason = "diverged", f"output not finite after epoch {epoch}"
-            break
+            ending.diverged(f"loss became {bad_loss} in epoch {epoch}")
+            return
+        yield epoch
+
+
+def _epochs_with_validation(run_epoch: Callable[[], float | None], evaluated: nn.Module, cfg: Config,
+                            val_set: ConeSet, epochs: int, on_epoch: EpochCallback | None, keep_best: bool,
+                            patience: int | None) -> _Ending:
+    """Train and validate epoch by epoch until ``epochs``, divergence, ``on_epoch`` asks to stop, or ``patience``."""
+    ending = _Ending()
+    for epoch in _trained_epochs(run_epoch, epochs, ending):
         metrics = evaluate(evaluated, cfg, val_set)
         if not math.isfinite(metrics.mean_px):
-            status, reason = "diverged", f"validation output not finite after epoch {epoch}"
-            break
-        history.append(metrics.mean_px)
-        if metrics.mean_px < best[0]:
+            return ending.diverged(f"validation output not finite after epoch {epoch}")
+        ending.metrics = metrics
+        ending.history.append(metrics.mean_px)
+        if metrics.mean_px < ending.best.mean_px:
             state = copy.deepcopy(evaluated.state_dict()) if keep_best else None
-            best = (metrics.mean_px, epoch, metrics, state)
+            ending.best = BestEpoch(metrics.mean_px, epoch, metrics, state)
         if on_epoch is not None and on_epoch(epoch, metrics):
-            status = "stopped"
+            ending.status = "stopped"
             break
-        if patience is not None and epoch - best[1] >= patience:
+        if patience is not None and epoch - ending.best.epoch >= patience:
             break
-    seconds = time.perf_counter() - started
+    return ending
 
-    if status == "diverged":
-        return TrainResult("diverged", Metrics.failed(), epoch, seconds, history, reason, evaluated, best[1])
-    if keep_best and best[3] is not None:
-        evaluated.load_state_dict(best[3])
-        return TrainResult(status, best[2], epoch, seconds, history, "", evaluated, best[1])
-    return TrainResult(status, metrics, epoch, seconds, history, "", evaluated, epoch)
+
+def _epochs_without_validation(run_epoch: Callable[[], float | None], evaluated: nn.Module, cfg: Config,
+                               train_set: ConeSet, epochs: int, on_epoch: EpochCallback | None) -> _Ending:
+    """Ship mode: train every epoch (unless it diverges or ``on_epoch`` asks to stop), then score the fit."""
+    ending = _Ending()
+    for epoch in _trained_epochs(run_epoch, epochs, ending):
+        if on_epoch is not None and on_epoch(epoch, None):
+            ending.status = "stopped"
+            break
+    if ending.status == "diverged":
+        return ending
+    ending.metrics = evaluate(evaluated, cfg, train_set)
+    if not math.isfinite(ending.metrics.mean_px):
+        return ending.diverged(f"output not finite after epoch {ending.epoch}")
+    return ending
+
+
+def _result(ending: _Ending, evaluated: nn.Module, seconds: float, keep_best: bool) -> TrainResult:
+    """The run's result; with ``keep_best`` the best epoch's weights are loaded into ``evaluated`` first."""
+    best = ending.best
+    if ending.status == "diverged":
+        return TrainResult("diverged", Metrics.failed(), ending.epoch, seconds, ending.history, ending.reason,
+                           evaluated, best.epoch)
+    if keep_best and best.state is not None:
+        evaluated.load_state_dict(best.state)
+        return TrainResult(ending.status, best.metrics, ending.epoch, seconds, ending.history, "", evaluated,
+                           best.epoch)
+    return TrainResult(ending.status, ending.metrics, ending.epoch, seconds, ending.history, "", evaluated,
+                       ending.epoch)
 
 
 def balanced_weights(teams: tuple[str, ...]) -> torch.Tensor:

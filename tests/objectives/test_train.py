@@ -93,6 +93,13 @@ def test_without_validation_set_trains_every_epoch_and_reports_the_fit(data):
         train(FAST, train_set, None, 2, keep_best=True)
 
 
+def test_stopping_without_validation_set_reports_the_fit_where_it_stopped(data):
+    train_set, _ = data
+    result = train(FAST, train_set, None, 3, on_epoch=lambda epoch, metrics: epoch == 1)
+    assert result.status == "stopped" and result.epochs == 1
+    assert result.metrics.mean_px == pytest.approx(evaluate(result.model, FAST, train_set).mean_px)
+
+
 def test_soft_argmax_finds_a_sharp_peak():
     logits = torch.full((1, 2, 64, 48), -50.0)
     logits[0, 0, 20, 10] = 50.0
