@@ -8,7 +8,9 @@ The contract of every model ``deploy.onnx_export`` writes:
     output  heatmaps   float32 [N, 7, H, W]  after the head activation
 
 and metadata (``metadata_props``): ``config`` (the Config as JSON), ``keypoint_names`` (JSON list),
-``weight_bytes`` (float32 bytes of the weight initializers).
+``weight_bytes`` (bytes of the weight initializers) and ``weights`` (their format: ``float32``, or ``int8`` for
+a QDQ model, ``deploy/qdq.py``; files written before int8 existed have no key and are float32). An int8 model
+keeps the same contract: float32 image in, float32 keypoints and heatmaps out.
 """
 from __future__ import annotations
 
@@ -87,6 +89,7 @@ class ExportedModel:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.metadata = meta
         self.config = json.loads(meta["config"]) if "config" in meta else None
+        self.weights = meta.get("weights", "float32")
         keypoints_shape = self.session.get_outputs()[0].shape
         if len(keypoints_shape) != 3 or keypoints_shape[1:] != [NUM_KEYPOINTS, 2]:
             raise ValueError(f"{self.path}: output 'keypoints' has shape {keypoints_shape}, this product's contract "

@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from search_space.baselines import hand_designs
 from search_space.space import SearchSpace, trial_params
 from objectives.fair_share import CHOSEN_BY
+from objectives.study_reader import study_weights
 from objectives.trial import BASELINE_ATTR, TrialSettings, directions, metric_names, size_attrs
 
 SAMPLERS = ("tpe", "random", "nsga2")
@@ -106,21 +107,22 @@ def sampler_seed(existing: optuna.Study | None, seed: int) -> int:
 
 
 REUSED_ATTR = "reused_from"  # "study NAME trial N": a hand design's result copied from another study
-# What makes two studies' hand-design runs the same run (the training seed, data and split decide it).
-SAME_RUN = ("data", "split", "max_epochs", "seed", "max_bytes", "objectives")
+# What makes two studies' hand-design runs the same run (the training seed, data and split decide it; the weight
+# format decides the score).
+SAME_RUN = ("data", "split", "max_epochs", "seed", "max_bytes", "objectives", "weights")
 
 
 def reference_donors(study: optuna.Study) -> dict[str, optuna.trial.FrozenTrial]:
     """Hand designs that another study in the same storage already ran to a result under the same data,
-    split, epoch budget, seed and cap, by name; each trial carries ``reused_from`` (where it ran)."""
-    mine = {key: study.user_attrs.get(key) for key in SAME_RUN}
+    split, epoch budget, seed, cap and weight format, by name; each trial carries ``reused_from`` (where it ran)."""
+    mine = _same_run(study.user_attrs)
     if None in mine.values():
         return {}
     found: dict[str, optuna.trial.FrozenTrial] = {}
     for summary in optuna.get_all_study_summaries(study._storage, include_best_trial=False):
         if summary.study_name == study.study_name or summary.directions != study.directions:
             continue
-        if any(summary.user_attrs.get(key) != value for key, value in mine.items()):
+        if _same_run(summary.user_attrs) != mine:
             continue
         other = optuna.load_study(study_name=summary.study_name, storage=study._storage)
         for trial in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
@@ -130,6 +132,11 @@ def reference_donors(study: optuna.Study) -> dict[str, optuna.trial.FrozenTrial]
                 trial.user_attrs[REUSED_ATTR] = f"study {summary.study_name} trial {trial.number}"
                 found[name] = trial
     return found
+
+
+def _same_run(attrs: dict) -> dict:
+    # Studies from before the weight format was recorded were float32.
+    return {key: attrs.get(key, "float32" if key == "weights" and "max_bytes" in attrs else None) for key in SAME_RUN}
 
 
 def enqueue_hand_designs(study: optuna.Study, space: SearchSpace) -> dict[str, int]:
@@ -155,7 +162,7 @@ def enqueue_hand_designs(study: optuna.Study, space: SearchSpace) -> dict[str, i
             study.enqueue_trial(trial_params(cfg), user_attrs={BASELINE_ATTR: name})
             counts["enqueued"] += 1
             continue
-        attrs, _ = size_attrs(cfg, space.max_bytes)  # oversize: no model of its family fits
+        attrs, _ = size_attrs(cfg, space.max_bytes, space.weights)  # oversize: no model of its family fits
         study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED,
                                                   user_attrs={BASELINE_ATTR: name, CHOSEN_BY: "hand design", **attrs}))
         counts["oversize"] += 1
@@ -168,7 +175,7 @@ def describe(study: optuna.Study, settings: TrialSettings, data: str, split: str
     command = " ".join([os.path.basename(sys.executable)] + sys.argv)
     attrs = {
         "data": data, "split": split, "val_teams": list(val_teams) if val_teams else None,
-        "val_fraction": val_fraction, "seed": settings.seed, "max_bytes": settings.max_bytes,
+        "val_fraction": val_fraction, "seed": settings.seed, "max_bytes": settings.max_bytes, "weights": settings.weights,
         "max_epochs": settings.max_epochs, "objectives": list(settings.objectives), "command": command,
         "train_size": train_size, "val_size": val_size,
     }
@@ -180,6 +187,13 @@ def describe(study: optuna.Study, settings: TrialSettings, data: str, split: str
             f"({earlier['max_bytes'] / 1024:g} KB), this run asks for {settings.max_bytes} bytes; continue it with "
             f"--max-kb {earlier['max_bytes'] / 1024:g}, or search the new cap in a new --study-name "
             "(export.py --max-kb picks smaller trials of a finished study)"
+        )
+    # One weight format per study: the cap counts its bytes and every trial's score is measured in it.
+    if "max_bytes" in earlier and study_weights(study) != settings.weights:
+        raise SystemExit(
+            f"study {study.study_name!r} was searched with {study_weights(study)} weights, this run asks for "
+            f"{settings.weights}; continue it with --weights {study_weights(study)}, or search {settings.weights} in a "
+            "new --study-name"
         )
     for key in ("data", "split"):
         # Trials validated on another split are not comparable: refuse to mix them in one study.
@@ -194,7 +208,7 @@ def describe(study: optuna.Study, settings: TrialSettings, data: str, split: str
         f"# {study.study_name}",
         f"- **data**: `{data}` ({train_size} train / {val_size} validation crops)",
         f"- **split**: {split}",
-        f"- **size cap**: {settings.max_bytes:,} bytes of float32 weights (batch norm folded)",
+        f"- **size cap**: {settings.max_bytes:,} bytes of {settings.weights} weights (batch norm folded)",
         f"- **epochs per trial**: at most {settings.max_epochs}; objectives: {', '.join(settings.objectives)}",
         f"- **seed**: {settings.seed}",
         f"- **command**: `{command}`",

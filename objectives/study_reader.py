@@ -60,6 +60,11 @@ def study_cap(study: optuna.Study) -> int:
     return int(study.user_attrs.get("max_bytes", DEFAULT_MAX_BYTES))
 
 
+def study_weights(study: optuna.Study) -> str:
+    """How the study's cap counts weights, "float32" or "int8" (the search records it; older studies: float32)."""
+    return str(study.user_attrs.get("weights", "float32"))
+
+
 def trial_error(trial: FrozenTrial) -> float:
     """Validation mean pixel error: the first objective (in both kinds of study), else the ``val_mean_px``
     attribute (a trial stopped early has no objective value), else inf."""

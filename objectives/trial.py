@@ -1,11 +1,13 @@
 """The thin adapter between an Optuna trial and ``train``: trial -> config -> size check -> train ->
-report / prune -> user attributes.
+report / prune -> user attributes (in an int8 study, the trained model is quantized after training and scored
+int8: ``int8_metrics``).
 
 Every path through a trial leaves the same record (``record_size``, ``record_result``) so the dashboard, the
 analysis and the export read one format whoever ran the trial (the in-process runner or a Ray worker).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,8 +19,9 @@ from cones.augment import AugmentConfig
 from cones.types import ConeSet
 from objectives.fair_share import CHOSEN_BY, FAIR
 from objectives.metrics import Metrics
+from objectives.quantize import post_training
 from objectives.study_reader import pareto_ranks
-from objectives.train import TrainResult, train
+from objectives.train import TrainResult, evaluate, train
 from search_space.config import Config
 from search_space.size import BYTES_PER_KB, measure
 from search_space.space import SearchSpace, sample_config
@@ -48,6 +51,7 @@ class TrialSettings:
     reduction_factor: int = 3  # rungs at 1, 3, 9, ... epochs (the pruner and the multi-objective rule)
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     reference_bar: bool = True  # stop settled trials (``reference_bar``); off with --no-early-stopping
+    weights: str = "float32"  # what the cap counts and the score measures: "int8" quantizes each trained trial
 
     @property
     def multi_objective(self) -> bool:
@@ -72,13 +76,16 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial):
         cfg = sample_config(trial, self.space)
-        size = record_size(trial, cfg, self.settings.max_bytes)
+        size = record_size(trial, cfg, self.settings.max_bytes, self.settings.weights)
         try:
             result = train(
                 cfg, self.train_set, self.val_set, self.settings.max_epochs,
                 seed=self.settings.seed, augmentation=self.settings.augmentation, threads=self.settings.threads,
                 on_epoch=EpochReporter(trial, self.settings, size.kb),
             )
+            if self.settings.weights == "int8" and result.status == "ok":
+                result = int8_scored(trial, result, int8_metrics(result, cfg, self.settings, self.train_set,
+                                                                 self.val_set))
         except KeyboardInterrupt:
             # Optuna records the trial FAIL; say why, as the Ray runner does for the trials it stops.
             trial.set_user_attr("status", INTERRUPTED)
@@ -87,10 +94,27 @@ class Objective:
         return record_result(trial, result, self.settings, size.kb)
 
 
-def size_attrs(cfg: Config, max_bytes: int) -> tuple[dict, object]:
-    """The record of a candidate's config and exact size (and, over the cap, its oversize status), and the
-    size: what ``record_size`` stores on a trial and what a hand design that cannot be sampled is recorded with."""
-    size = measure(cfg)
+def int8_metrics(result: TrainResult, cfg: Config, settings: TrialSettings, train_set: ConeSet,
+                 val_set: ConeSet) -> Metrics:
+    """An int8 study's score of a trial trained to the end: its float model quantized after training (calibrated
+    on training crops, ``objectives.quantize.post_training``), on the validation set. The cheapest honest int8
+    figure: a calibration pass and an evaluation, seconds, against minutes of quantization-aware epochs."""
+    return evaluate(post_training(result.model, cfg, train_set, seed=settings.seed), cfg, val_set)
+
+
+def int8_scored(trial, result: TrainResult, int8: Metrics) -> TrainResult:
+    """The result an int8 trial records: its value and ``val_*`` figures are the int8 model's, the float model's
+    error stays in ``val_float32_mean_px``, and the learning curve (``history``, what early stopping compared)
+    stays float."""
+    trial.set_user_attr("val_float32_mean_px", result.metrics.mean_px)
+    return dataclasses.replace(result, metrics=int8)
+
+
+def size_attrs(cfg: Config, max_bytes: int, weights: str = "float32") -> tuple[dict, object]:
+    """The record of a candidate's config and exact size in ``weights`` (and, over the cap, its oversize status),
+    and the size: what ``record_size`` stores on a trial and what a hand design that cannot be sampled is recorded
+    with."""
+    size = measure(cfg, weights=weights)
     attrs = {"config": cfg.to_dict(), "family": cfg.family, "weight_bytes": size.weight_bytes,
              "params": size.params, "macs": size.macs}
     if size.weight_bytes > max_bytes:
@@ -98,9 +122,9 @@ def size_attrs(cfg: Config, max_bytes: int) -> tuple[dict, object]:
     return attrs, size
 
 
-def record_size(trial: optuna.Trial, cfg: Config, max_bytes: int):
+def record_size(trial: optuna.Trial, cfg: Config, max_bytes: int, weights: str = "float32"):
     """Store the config and its exact size; an oversize candidate ends here, PRUNED, never trained."""
-    attrs, size = size_attrs(cfg, max_bytes)
+    attrs, size = size_attrs(cfg, max_bytes, weights)
     if CHOSEN_BY not in trial.user_attrs:  # which rule chose its family, batch norm and head
         attrs[CHOSEN_BY] = "hand design" if BASELINE_ATTR in trial.user_attrs else "sampler"
     for key, value in attrs.items():

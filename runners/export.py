@@ -12,6 +12,10 @@ figures for it (``search``), the data split (``data``) and the training seed, so
     python runners/retrain.py --config best.json --data DIR --out model/
 
 retrains it on the same split, and ``--reproduce`` repeats the trial's own run.
+
+The file also says how the model stores its weights (``weights``: the study's format, float32 or int8), which
+retrain follows. ``--weights int8`` exports a trial of a float32 study for int8 deployment (it fits: int8 is
+smaller); ``--weights float32`` from an int8 study only when the trial's float32 bytes are within the cap.
 """
 from __future__ import annotations
 
@@ -21,9 +25,9 @@ import sys
 
 import optuna
 
-from objectives.study_reader import (best_feasible, is_usable, read_study, study_cap, trial_error,
+from objectives.study_reader import (best_feasible, is_usable, read_study, study_cap, study_weights, trial_error,
                                    trial_weight_bytes)
-from search_space.config import Config
+from search_space.config import WEIGHT_FORMATS, Config
 from search_space.size import BYTES_PER_KB, max_bytes
 from runners.cli import (DEFAULT_STORAGE, UserError, check_out_file, check_storage, doc_parser, positive_float, run,
                          sqlite_path)
@@ -43,14 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         study = read_study(args.storage, args.study)  # its StudyNotFound is a ValueError
         trial = pick_trial(study, number=args.trial, max_kb=args.max_kb)
-        record = export_record(study, trial, args.storage)
+        record = export_record(study, trial, args.storage, weights=args.weights)
     except (PickError, ValueError) as error:
         raise UserError(str(error)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     search = record["search"]
     print(f"trial {trial.number} of study {study.study_name!r}: {search['val_mean_px']:.3f} px validation error, "
-          f"{search['weight_bytes']} bytes ({search['weight_bytes'] / BYTES_PER_KB:.1f} KB)")
+          f"{search['weight_bytes']} bytes ({search['weight_bytes'] / BYTES_PER_KB:.1f} KB) of {search['weights']} "
+          f"weights; ships as {record['weights']}")
     print(f"wrote {out}; retrain it with: python runners/retrain.py --config {out} --data DIR --out DIR")
     return 0
 
@@ -63,6 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pick.add_argument("--trial", type=int, help="export this trial number instead of the best one")
     pick.add_argument("--max-kb", type=positive_float,
                       help="export the most accurate trial of at most this many KB of weights (1 KB = 1024 bytes)")
+    parser.add_argument("--weights", choices=WEIGHT_FORMATS,
+                        help="how retrain should store the weights (default: the study's format)")
     parser.add_argument("--out", default="best.json", help="JSON file to write (default best.json; an existing file "
                                                           "only with --force, a database never)")
     parser.add_argument("--force", action="store_true", help="write over --out if it exists")
@@ -113,14 +120,17 @@ def pick_trial(study: optuna.Study, number: int | None = None, max_kb: float | N
     return best
 
 
-def export_record(study: optuna.Study, trial: optuna.trial.FrozenTrial, storage: str) -> dict:
-    """The JSON document for ``trial``: config, search figures, data split, seed."""
+def export_record(study: optuna.Study, trial: optuna.trial.FrozenTrial, storage: str,
+                  weights: str | None = None) -> dict:
+    """The JSON document for ``trial``: config, search figures, data split, seed, and the weight format to ship
+    (``weights``, default the study's)."""
+    weights = weights or study_weights(study)
     attrs = trial.user_attrs
     study_attrs = study.user_attrs
     config = attrs.get("config")
     if config is None:
         raise PickError(f"trial {trial.number} has no 'config' user attribute; was it written by runners/search.py?")
-    Config.from_dict(config)  # fails loudly on keys this version does not know
+    check_fits(Config.from_dict(config), trial.number, weights, study)  # fails loudly on unknown keys, too
     objectives = study_attrs.get("objectives") or (["error"] if len(study.directions) == 1 else ["error", "size"])
     search = {
         "study": study.study_name,
@@ -128,6 +138,7 @@ def export_record(study: optuna.Study, trial: optuna.trial.FrozenTrial, storage:
         "trial": trial.number,
         "objectives": objectives,
         "values": trial.values,
+        "weights": study_weights(study),  # what the figures below measured
     }
     search.update({key: attrs[key] for key in SEARCH_ATTRS if key in attrs})
     search["weight_kb"] = round(_size(trial) / BYTES_PER_KB, 3)
@@ -150,8 +161,22 @@ def export_record(study: optuna.Study, trial: optuna.trial.FrozenTrial, storage:
         },
         "seed": search["seed"],
         "max_bytes": study_cap(study),
+        "weights": weights,
         "command": study_attrs.get("command"),
     }
+
+
+def check_fits(cfg: Config, number: int, weights: str, study: optuna.Study) -> None:
+    """A trial exported in another format than its study's must fit the cap in that format too."""
+    if weights == study_weights(study):
+        return
+    from search_space.size import measure  # builds the model: torch loads here, only when formats differ
+
+    size, cap = measure(cfg, weights=weights).weight_bytes, study_cap(study)
+    if size > cap:
+        raise PickError(f"--weights {weights}: trial {number} has {size} bytes of {weights} weights, over the study's "
+                        f"cap of {cap} bytes ({cap / BYTES_PER_KB:g} KB); export it as --weights "
+                        f"{study_weights(study)} (the study's format) or pick a smaller trial with --max-kb")
 
 
 def _size(trial: optuna.trial.FrozenTrial) -> int:

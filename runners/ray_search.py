@@ -50,8 +50,8 @@ from objectives.fair_share import FairShare
 from objectives.metrics import Metrics
 from objectives.study_reader import finished
 from objectives.train import TrainResult, train
-from objectives.trial import (INTERRUPTED, EpochReporter, TrialDiverged, TrialSettings, record_result,
-                              record_size)
+from objectives.trial import (INTERRUPTED, EpochReporter, TrialDiverged, TrialSettings, int8_metrics, int8_scored,
+                              record_result, record_size)
 from search_space.config import Config
 from search_space.space import SearchSpace, sample_config
 
@@ -142,8 +142,11 @@ def run_trial(config: dict, train_set: ConeSet, val_set: ConeSet, settings: Tria
 
     result = train(cfg, train_set, val_set, settings.max_epochs, seed=settings.seed,
                    augmentation=settings.augmentation, threads=settings.threads, on_epoch=on_epoch)
-    tune.report({"outcome": result.status, "reason": result.reason, "epochs": result.epochs,
-                 "train_seconds": result.train_seconds})
+    outcome = {"outcome": result.status, "reason": result.reason, "epochs": result.epochs,
+               "train_seconds": result.train_seconds}
+    if settings.weights == "int8" and result.status == "ok":  # the int8 study's score, as in process
+        outcome["int8"] = int8_metrics(result, cfg, settings, train_set, val_set).to_dict()
+    tune.report(outcome)
 
 
 @dataclass
@@ -202,7 +205,7 @@ class StudyDriver:
             trial = self._ask()
             cfg = sample_config(trial, self.space)
             try:
-                size = record_size(trial, cfg, self.settings.max_bytes)
+                size = record_size(trial, cfg, self.settings.max_bytes, self.settings.weights)
             except optuna.TrialPruned:  # oversize: recorded, never scheduled
                 self._tell(trial, TrialState.PRUNED)
                 continue
@@ -244,6 +247,8 @@ class StudyDriver:
         self.crashes_in_a_row = 0
         metrics = _metrics(run.last) if run.last is not None and status != "diverged" else Metrics.failed()
         result = TrainResult(status, metrics, epochs, seconds, list(run.reporter.history), reason)
+        if run.outcome is not None and "int8" in run.outcome and not run.stopped:
+            result = int8_scored(run.trial, result, _metrics(run.outcome["int8"]))
         try:
             value = record_result(run.trial, result, self.settings, run.kb)
         except optuna.TrialPruned:

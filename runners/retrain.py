@@ -21,6 +21,13 @@ Prints each epoch and the final metrics, and writes to ``--out``:
                    (x, y input pixels, canonical order) and heatmaps [N, 7, 64, 48]; batch norm folded
     metrics.json   validation figures, the ONNX file's exact weight bytes, ONNX Runtime vs torch agreement
 
+int8 (``--weights int8``, or the JSON of an int8 study): the float model trains as above, is calibrated
+(``objectives.quantize``) and fine-tuned quantization-aware for ``--qat-epochs``; model.onnx is then an int8 QDQ
+model with the same inputs and outputs, the cap counts its int8 bytes, and metrics.json records the float,
+calibrated and fine-tuned figures (``int8``) next to the shipped model's.
+
+    python runners/retrain.py --config best.json --data ../shared/cones_dataset --out model8/ --weights int8
+
 A config over the size cap (the study's, or ``--max-kb``) is refused before training. ``--reproduce`` repeats
 the search's run of the trial instead (its split, epochs, seed and schedule, no early stopping, last epoch's
 weights) and prints the search's validation error next to the new one. Without ``--data`` synthetic cones are
@@ -49,9 +56,10 @@ from deploy.onnx_export import OversizeError, export_onnx
 from objectives.heatmaps import inference_name
 from objectives.heldout_runs import runs_by_epochs
 from objectives.metrics import Metrics
+from objectives.quantize import CALIBRATION_CROPS, QuantizeResult, quantize
 from objectives.recipe import RECIPES, Recipe
 from objectives.train import predict_keypoints, train
-from search_space.config import Config
+from search_space.config import WEIGHT_FORMATS, Config
 from search_space.registry import families
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure
 from runners.cli import (UserError, check_out_dir, doc_parser, input_path, non_negative_float, non_negative_int,
@@ -60,6 +68,8 @@ from runners.cli import (UserError, check_out_dir, doc_parser, input_path, non_n
 DEFAULT_PATIENCE = 15
 AGREEMENT_CROPS = 512  # ship mode checks ONNX Runtime against torch on this many training crops
 AGREEMENT_PX = 1e-3  # ONNX Runtime and torch keypoints must agree this closely
+INT8_AGREEMENT_PX = 0.05  # int8: the median keypoint and the mean error (check_agreement says why not every keypoint)
+DEFAULT_QAT_EPOCHS = 3
 REPRODUCE_TOLERANCE = 0.05
 
 
@@ -68,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     record = read_record(args.config)
     check_out_dir(args.out, force=args.force, inputs=[Path(args.config)] + ([Path(args.data)] if args.data else []))
     cfg = Config.from_dict(record["config"])
-    cap, size = checked_cap(args, record, cfg)
     plan = training_plan(args, record)
+    cap, size = checked_cap(args, record, cfg, plan["weights"])
     data_split = dict(record.get("data") or {})
     data_dir, data = read_data(args, data_split)
     holdout = held_out(args, data_split)
@@ -82,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     if plan["recipe"] is not None and not args.reproduce and args.epochs is None:
         plan["epochs"], plan["epochs_chosen_by"] = ship_epochs(cfg, plan["recipe"], data_dir, data)
 
-    print(f"{cfg}\n{size.weight_bytes} bytes ({size.kb:.1f} KB), {size.params:,} parameters, "
-          f"{size.macs / 1e6:.1f} M MACs per crop; " + describe_holdout(holdout, train_set, val_set))
+    print(f"{cfg}\n{size.weight_bytes} bytes ({size.kb:.1f} KB) of {plan['weights']} weights, {size.params:,} "
+          f"parameters, {size.macs / 1e6:.1f} M MACs per crop; " + describe_holdout(holdout, train_set, val_set))
     print(describe_plan(plan, args.reproduce, val_set is not None))
     recipe = plan["recipe"]
     result = train(cfg, train_set, val_set, plan["epochs"], seed=plan["seed"], augmentation=plan["augmentation"],
@@ -93,38 +103,58 @@ def main(argv: list[str] | None = None) -> int:
                    **({k: v for k, v in recipe.train_kwargs().items() if k != "augmentation"} if recipe else {}))
     if result.status == "diverged":
         raise SystemExit(f"retrain: training diverged ({result.reason}); lower lr in {args.config} and retry")
+    quantized = int8_fine_tune(cfg, result, plan, train_set, val_set) if plan["weights"] == "int8" else None
 
     out = Path(args.out)
     inference = {"flip_test": recipe.flip_test if recipe else False, "decoder": recipe.decoder if recipe else "parabola"}
-    exported = write_model(out, result, cfg, cap, inference)
+    exported = write_model(out, result, cfg, cap, inference, quantized)
     checked = val_set if val_set is not None else train_set.subset(range(min(len(train_set), AGREEMENT_CROPS)))
-    agreement = check_agreement(result.model, out / "model.onnx", checked, **inference)
+    shipped = quantized if quantized is not None else result
+    agreement = check_agreement(shipped.model, out / "model.onnx", checked, weights=plan["weights"], **inference)
     metrics = metrics_record(cfg, result, exported, agreement, plan, inference, size=size, cap=cap,
                              data={"data": str(data_dir) if data_dir is not None else "synthetic", **(holdout or {}),
                                    "teams": sorted(set(train_set.teams)), "train_crops": len(train_set),
                                    "val_crops": len(val_set) if val_set is not None else 0},
-                             search=record.get("search", {}), measured=val_set is not None, argv=argv)
+                             search=record.get("search", {}), measured=val_set is not None, argv=argv,
+                             quantized=quantized)
     if args.reproduce:
-        metrics["reproduce"] = compare_with_search(metrics["search"], result.metrics.mean_px)
+        metrics["reproduce"] = compare_with_search(metrics["search"], shipped.metrics.mean_px)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
-    print(final_report(result.metrics, exported.weight_bytes, cap, agreement, out, val_set is not None))
+    print(final_report(shipped.metrics, exported.weight_bytes, cap, agreement, out, val_set is not None))
     if args.reproduce:
         print(reproduce_line(metrics["reproduce"]))
     if not agreement["agrees"]:
-        raise SystemExit(f"retrain: ONNX Runtime and torch disagree by up to {agreement['max_px']:.4g} px on the "
-                         f"validation set (tolerance {AGREEMENT_PX} px); do not ship {out / 'model.onnx'}")
+        raise SystemExit(f"retrain: ONNX Runtime and torch disagree ({agreement_text(agreement)}) on the validation "
+                         f"set; do not ship {out / 'model.onnx'}")
     return 0
 
 
-def checked_cap(args: argparse.Namespace, record: dict, cfg: Config):
-    """The cap (``--max-kb``, else the study's) and the config's exact size; a config over it is refused here,
-    before anything trains."""
+def int8_fine_tune(cfg: Config, result, plan: dict, train_set, val_set) -> QuantizeResult:
+    """The trained float model quantized to int8 and fine-tuned for ``plan["qat_epochs"]`` (0: post-training
+    quantization only), with the plan's seed and augmentation."""
+    print(f"int8: calibrating on {min(len(train_set), CALIBRATION_CROPS)} training crops, then "
+          f"{plan['qat_epochs']} epochs of quantization-aware fine-tuning", flush=True)
+    quantized = quantize(result.model, cfg, train_set, val_set, plan["qat_epochs"], seed=plan["seed"],
+                         augmentation=plan["augmentation"])
+    if quantized.status == "diverged":
+        raise SystemExit(f"retrain: quantization-aware fine-tuning diverged ({quantized.reason}); retry with "
+                         "--qat-epochs 0 (post-training quantization) or lower lr in the config")
+    scored = "validation" if val_set is not None else "training crops"
+    print(f"int8 ({scored}): {result.metrics.mean_px:.3f} px in float32, {quantized.post_training.mean_px:.3f} px "
+          f"after calibration, {quantized.metrics.mean_px:.3f} px kept (fine-tuning epoch {quantized.best_epoch}; "
+          f"{quantized.seconds:.0f} s)", flush=True)
+    return quantized
+
+
+def checked_cap(args: argparse.Namespace, record: dict, cfg: Config, weights: str = "float32"):
+    """The cap (``--max-kb``, else the study's) and the config's exact size in ``weights``; a config over it is
+    refused here, before anything trains."""
     cap = max_bytes(args.max_kb) if args.max_kb is not None else int(record.get("max_bytes", max_bytes(DEFAULT_MAX_KB)))
-    size = measure(cfg)
+    size = measure(cfg, weights=weights)
     if size.weight_bytes > cap:
-        raise SystemExit(f"retrain: the config has {size.weight_bytes} bytes of weights ({size.kb:.1f} KB), over the "
-                         f"cap of {cap} bytes ({cap / BYTES_PER_KB:g} KB); it could not ship, so it is not trained. "
+        raise SystemExit(f"retrain: the config has {size.weight_bytes} bytes of {weights} weights ({size.kb:.1f} KB), "
+                         f"over the cap of {cap} bytes ({cap / BYTES_PER_KB:g} KB); it could not ship, so it is not trained. "
                          f"Shrink width/depth in {args.config} or export a smaller trial (export.py --max-kb)")
     return cap, size
 
@@ -145,42 +175,66 @@ def read_data(args: argparse.Namespace, data_split: dict):
 
 
 def describe_plan(plan: dict, reproduce: bool, measured: bool) -> str:
+    int8 = (f"; then int8: calibration and {plan['qat_epochs']} epochs of quantization-aware fine-tuning"
+            if plan["weights"] == "int8" else "")
     return (f"training {plan['epochs']} epochs ({plan['epochs_chosen_by']}), seed {plan['seed']}, "
             f"{plan['schedule']} schedule, recipe {plan['recipe_name']}, "
             + ("last epoch's weights (reproducing the search)" if reproduce
                else "last epoch's weights (ship mode: nothing held out)" if not measured
                else f"early stopping after {plan['patience']} epochs without improvement" if plan["patience"]
-               else "best epoch's weights, no early stopping"))
+               else "best epoch's weights, no early stopping") + int8)
 
 
-def write_model(out: Path, result, cfg: Config, cap: int, inference: dict):
-    """model.pt (batch norm unfolded, to fine-tune) and model.onnx (folded, checked against the cap)."""
+def write_model(out: Path, result, cfg: Config, cap: int, inference: dict, quantized: QuantizeResult | None = None):
+    """model.pt (batch norm unfolded, to fine-tune) and model.onnx (folded, checked against the cap). int8: model.pt
+    also holds the fake-quantized network (``int8_state_dict``; load it into ``objectives.quantize.prepare(
+    create_model(cfg))``), and model.onnx is its int8 QDQ model."""
     out.mkdir(parents=True, exist_ok=True)
     model = result.model.eval()
-    torch.save({"config": cfg.to_dict(),
-                "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                "metrics": result.metrics.to_dict()}, out / "model.pt")
+    saved = {"config": cfg.to_dict(), "state_dict": _cpu_state(model), "metrics": result.metrics.to_dict()}
+    if quantized is not None:
+        saved.update(weights="int8", int8_state_dict=_cpu_state(quantized.model), int8_metrics=quantized.metrics.to_dict())
+    torch.save(saved, out / "model.pt")
+    shipped, weights = (model, "float32") if quantized is None else (quantized.model, "int8")
     try:
-        return export_onnx(model, cfg, out / "model.onnx", max_bytes=cap, **inference)
+        return export_onnx(shipped, cfg, out / "model.onnx", max_bytes=cap, weights=weights, **inference)
     except OversizeError as error:
         raise SystemExit(f"retrain: {error}") from None
 
 
+def int8_record(result, quantized: QuantizeResult) -> dict:
+    """How the int8 model came about: the float model's figures, after calibration, each fine-tuning epoch."""
+    return {"float32": result.metrics.to_dict(), "post_training": quantized.post_training.to_dict(),
+            "qat_epochs": quantized.epochs, "qat_history": quantized.history, "kept_epoch": quantized.best_epoch,
+            "qat_seconds": round(quantized.seconds, 1)}
+
+
+def _cpu_state(model: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
 def metrics_record(cfg: Config, result, exported, agreement: dict, plan: dict, inference: dict, *, size, cap: int,
-                   data: dict, search: dict, measured: bool, argv: list[str] | None) -> dict:
-    """What metrics.json holds: the figures, the exact bytes, how it was trained and on what."""
+                   data: dict, search: dict, measured: bool, argv: list[str] | None,
+                   quantized: QuantizeResult | None = None) -> dict:
+    """What metrics.json holds: the figures (of the model shipped: the int8 one under int8), the exact bytes, how
+    it was trained and on what."""
     recipe = plan["recipe"]
+    shipped = quantized.metrics if quantized is not None else result.metrics
     return {
         "config": cfg.to_dict(),
         "mode": "measure" if measured else "ship",
         # ship mode has no validation set: these are the training crops' figures (a fit check)
-        "val" if measured else "train_fit": result.metrics.to_dict(),
-        "val_per_keypoint_px": dict(zip(KEYPOINT_NAMES, result.metrics.per_keypoint_px)),
+        "val" if measured else "train_fit": shipped.to_dict(),
+        "val_per_keypoint_px": dict(zip(KEYPOINT_NAMES, shipped.per_keypoint_px)),
         "val_onnx_mean_px": agreement["onnx_mean_px"],
         "onnx_vs_torch_max_px": agreement["max_px"],
         "onnx_agrees": agreement["agrees"],
-        "weight_bytes": exported.weight_bytes,  # the ONNX file's weight initializers, float32
+        "onnx_agreement": agreement,
+        "weights": plan["weights"],
+        "weight_bytes": exported.weight_bytes,  # the ONNX file's weight initializers, in the weight format above
         "weight_kb": exported.weight_bytes / BYTES_PER_KB,
+        "float32_weight_bytes": measure(cfg).weight_bytes,
+        "int8": int8_record(result, quantized) if quantized is not None else None,
         "onnx_constant_bytes": exported.constant_bytes,
         "max_bytes": cap,
         "params": exported.params,
@@ -232,6 +286,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--search-split", action="store_true",
                         help="measure: hold out what the search validated on (the JSON's split)")
     parser.add_argument("--max-kb", type=positive_float, help="size cap in KB (default: the study's cap from the JSON)")
+    parser.add_argument("--weights", choices=WEIGHT_FORMATS,
+                        help="how model.onnx stores its weights: float32, or int8 (float training, then calibration "
+                             "and quantization-aware fine-tuning; the cap counts int8 bytes). Default: the JSON's "
+                             "(the study's), else float32")
+    parser.add_argument("--qat-epochs", type=non_negative_int,
+                        help=f"int8: epochs of quantization-aware fine-tuning after calibration (default "
+                             f"{DEFAULT_QAT_EPOCHS}; 0 with --reproduce, as the search scores; 0: calibration only)")
     parser.add_argument("--reproduce", action="store_true",
                         help="repeat the search's run: the trial's epochs, seed and schedule, no early stopping")
     parser.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
@@ -316,12 +377,25 @@ def read_record(path: str | Path) -> dict:
                                   or key == "max_bytes" and value == 0):
             raise UserError(f"--config {path}: {key} must be an integer {'> 0' if key == 'max_bytes' else '>= 0'}, "
                             f"got {json.dumps(value)}")
+    if record.get("weights", "float32") not in WEIGHT_FORMATS:
+        raise UserError(f"--config {path}: weights must be one of {', '.join(WEIGHT_FORMATS)}, got "
+                        f"{json.dumps(record['weights'])}")
     return record
 
 
 def training_plan(args: argparse.Namespace, record: dict) -> dict:
     """Epochs, seed, schedule, augmentation, weight averaging and early stopping: the recipe's, or the
-    search's own with --reproduce."""
+    search's own with --reproduce; and the weight format (``--weights``, else the JSON's, else float32) with its
+    quantization-aware epochs (none when reproducing: the search scores int8 after calibration only)."""
+    weights = args.weights or record.get("weights", "float32")
+    if args.qat_epochs is not None and weights != "int8":
+        raise UserError(f"--qat-epochs {args.qat_epochs} fine-tunes an int8 model, and the weights are {weights}; add "
+                        "--weights int8 or leave --qat-epochs out")
+    qat_epochs = args.qat_epochs if args.qat_epochs is not None else 0 if args.reproduce else DEFAULT_QAT_EPOCHS
+    return {**_epochs_plan(args, record), "weights": weights, "qat_epochs": qat_epochs if weights == "int8" else 0}
+
+
+def _epochs_plan(args: argparse.Namespace, record: dict) -> dict:
     search = record.get("search", {})
     seed = args.seed if args.seed is not None else int(record.get("seed", search.get("seed", 0)))
     if args.reproduce:
@@ -365,16 +439,33 @@ class ProgressPrinter:
 
 
 def check_agreement(model: torch.nn.Module, onnx_path: Path, val_set, flip_test: bool = False,
-                    decoder: str = "parabola") -> dict:
-    """Keypoints of ONNX Runtime against torch (the unfolded trained model) on every crop of ``val_set``."""
+                    decoder: str = "parabola", weights: str = "float32") -> dict:
+    """Keypoints of ONNX Runtime against torch (the unfolded trained model, or the fake-quantized one for int8) on
+    every crop of ``val_set``. float32 agrees when every keypoint is within AGREEMENT_PX; int8 when the median
+    keypoint and the mean error are within INT8_AGREEMENT_PX (where the two runtimes' float sums differ in the last
+    bit across a rounding boundary, an activation lands one int8 code away and moves the keypoints nearby)."""
     torch_keypoints = predict_keypoints(model, val_set.images, flip_test=flip_test, decoder=decoder).numpy()
     onnx_keypoints = ExportedModel(onnx_path).keypoints(val_set.images.numpy())
     distance = np.linalg.norm(onnx_keypoints.astype(np.float64) - torch_keypoints, axis=-1)  # (N, 7)
     truth = val_set.keypoints.numpy()
-    max_px = float(distance.max())
-    return {"max_px": max_px, "agrees": max_px <= AGREEMENT_PX, "crops": len(val_set),
-            "over": int((distance > AGREEMENT_PX).sum()),
-            "onnx_mean_px": float(np.linalg.norm(onnx_keypoints - truth, axis=-1).mean())}
+    onnx_mean = float(np.linalg.norm(onnx_keypoints - truth, axis=-1).mean())
+    error_gap = abs(onnx_mean - float(np.linalg.norm(torch_keypoints - truth, axis=-1).mean()))
+    tolerance = INT8_AGREEMENT_PX if weights == "int8" else AGREEMENT_PX
+    median_px, max_px = float(np.median(distance)), float(distance.max())
+    agrees = (median_px <= tolerance and error_gap <= tolerance) if weights == "int8" else max_px <= tolerance
+    return {"max_px": max_px, "median_px": median_px, "mean_px": float(distance.mean()), "error_gap_px": error_gap,
+            "agrees": agrees, "tolerance_px": tolerance, "weights": weights, "crops": len(val_set),
+            "over": int((distance > tolerance).sum()), "onnx_mean_px": onnx_mean}
+
+
+def agreement_text(agreement: dict) -> str:
+    tolerance = agreement.get("tolerance_px", AGREEMENT_PX)
+    verdict = "agree" if agreement["agrees"] else "DISAGREE"
+    if agreement.get("weights") == "int8":
+        return (f"median {agreement['median_px']:.2g} px, mean {agreement['mean_px']:.2g} px, max "
+                f"{agreement['max_px']:.2g} px, errors {agreement['error_gap_px']:.2g} px apart: {verdict} within "
+                f"{tolerance} px (median and error)")
+    return f"max {agreement['max_px']:.2g} px ({verdict} within {tolerance} px)"
 
 
 def compare_with_search(search: dict, mean_px: float) -> dict:
@@ -404,8 +495,7 @@ def final_report(metrics: Metrics, weight_bytes: int, cap: int, agreement: dict,
         f"{metrics.pck1:.1%} / {metrics.pck2:.1%} / {metrics.pck3:.1%}",
         f"per keypoint (px): {per_keypoint}",
         f"ONNX weights {weight_bytes} bytes ({weight_bytes / BYTES_PER_KB:.1f} KB) of a {cap} byte cap; ONNX Runtime "
-        f"vs torch on {agreement['crops']} {crops} crops: max {agreement['max_px']:.2g} px "
-        f"({'agree' if agreement['agrees'] else 'DISAGREE'} within {AGREEMENT_PX} px)",
+        f"vs torch on {agreement['crops']} {crops} crops: {agreement_text(agreement)}",
         f"wrote {out / 'model.pt'}, {out / 'model.onnx'}, {out / 'metrics.json'}",
     ])
 

@@ -6,9 +6,17 @@
 
 Each trial samples an architecture (family, width, depth, batch norm, output head) and a training recipe
 (optimizer, learning rate, batch size, weight decay, heatmap sigma), rejects it before training if its
-float32 weights exceed --max-kb, trains it for up to --epochs epochs, and stops it early when it falls
-behind. The original study's hand designs run first as the reference. Rerunning the same command
+weights (float32, or int8 with --weights int8) exceed --max-kb, trains it for up to --epochs epochs, and stops it
+early when it falls behind. The original study's hand designs run first as the reference. Rerunning the same command
 continues the study until it holds --trials finished trials.
+
+    python runners/search.py --trials 200 --data ../shared/cones_dataset --weights int8 --study-name int8
+
+With ``--weights int8`` the cap counts the bytes of the int8 model (``search_space/int8.py``: about four times
+the parameters fit), the space widens to the widest widths that fit it, and each trial trained to the end is
+scored after post-training quantization (float training, calibration on training crops, the int8 model's
+validation error; the float error stays in ``val_float32_mean_px``). A study keeps the weight format it was
+started with.
 """
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ from objectives.progress import Progress, summary
 from objectives.study import SAMPLERS, describe, enqueue_hand_designs, open_storage, open_study
 from objectives.study_reader import finished
 from objectives.trial import Objective, TrialDiverged, TrialSettings
+from search_space.config import WEIGHT_FORMATS
 from search_space.size import DEFAULT_MAX_KB, max_bytes
 from search_space.space import SearchSpace
 from runners.cli import (DEFAULT_STORAGE, UserError, check_storage, doc_parser, fraction, non_negative_float,
@@ -49,7 +58,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--study-name", default="keypoints", help="study to create or continue (default keypoints)")
     p.add_argument("--timeout", type=positive_float, default=None, help="stop starting new trials after this many seconds")
     p.add_argument("--max-kb", type=positive_float, default=DEFAULT_MAX_KB,
-                   help=f"cap on float32 weight size in KB (1 KB = 1024 bytes; default {DEFAULT_MAX_KB})")
+                   help=f"cap on weight size in KB (1 KB = 1024 bytes; default {DEFAULT_MAX_KB})")
+    p.add_argument("--weights", choices=WEIGHT_FORMATS, default="float32",
+                   help="how the deployed model stores its weights, which the cap counts: float32 (default) or int8 "
+                        "(trials scored after post-training quantization); a study keeps its format")
     p.add_argument("--epochs", type=positive_int, default=12, help="most epochs one trial may train (default 12)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the split, the sampler and every trial's training")
     p.add_argument("--val-teams", default=None,
@@ -86,14 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:  # before anything is read or written: a cap no family fits is one error, not a study of failures
-        space = SearchSpace.for_cap(max_bytes(args.max_kb))
+        space = SearchSpace.for_cap(max_bytes(args.max_kb), args.weights)
     except ValueError as error:
         raise UserError(f"--max-kb {args.max_kb:g}: {error}") from None
     train_set, val_set, split_text = read_split(args)
     settings = TrialSettings(
         max_bytes=max_bytes(args.max_kb), max_epochs=args.epochs, objectives=OBJECTIVE_CHOICES[args.objectives],
         seed=args.seed, threads=args.threads or max(1, (os.cpu_count() or 1) // args.workers),
-        reference_bar=not (args.no_early_stopping or args.no_reference_bar),
+        reference_bar=not (args.no_early_stopping or args.no_reference_bar), weights=args.weights,
     )
     check_storage(args.storage, must_exist=False)
     storage = open_storage(args.storage, heartbeat_interval=args.heartbeat)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 HEADS = ("linear", "sigmoid", "softmax")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 LOSSES = ("mse", "ce")
+WEIGHT_FORMATS = ("float32", "int8")  # how a deployed model stores its weights (search_space.int8); a study's setting
 SIGMA_LIMITS = (0.3, 10.0)  # heatmap std, px: below, the Gaussian is under a pixel; above, wider than a flank
 ARCH = {"arch": True}  # field metadata: the field decides what ``create_model`` builds
 

@@ -2,7 +2,9 @@
 
 A deployed model has batch norm folded into the preceding convolution (``fold_batch_norm``), so it stores
 each convolution's weight plus one bias per output channel when the convolution had a bias or a batch
-norm, and nothing of the batch norm itself. ``weight_bytes`` counts exactly that, in float32.
+norm, and nothing of the batch norm itself. ``weight_bytes`` counts exactly that, in float32 (the default) or
+in the int8 format of ``search_space.int8`` (int8 weights with their per-channel scales and zero points, float32
+biases, each convolution's input scale and zero point).
 """
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from search_space.config import ARCH_FIELDS, Config
+from search_space.config import ARCH_FIELDS, WEIGHT_FORMATS, Config
 from search_space.families.layers import ConvBN
+from search_space.int8 import FLOAT32_BYTES, conv_bytes
 from search_space.registry import create_model
 
 DEFAULT_MAX_KB = 80
@@ -30,7 +33,7 @@ def max_bytes(max_kb: float = DEFAULT_MAX_KB) -> int:
 
 @dataclass(frozen=True)
 class ModelSize:
-    weight_bytes: int  # float32 bytes of the folded model's tensors
+    weight_bytes: int  # bytes of the folded model's tensors in the weight format measured (float32 by default)
     params: int  # deployed (folded) parameter count
     macs: int  # multiply-accumulates for one input crop
 
@@ -39,37 +42,44 @@ class ModelSize:
         return self.weight_bytes / BYTES_PER_KB
 
 
-def measure(cfg: Config, input_size: tuple[int, int] = INPUT_SIZE) -> ModelSize:
-    """Size of ``cfg`` as deployed; cached on the architecture fields, a few ms the first time."""
-    return _measure(cfg.arch, input_size)
+def measure(cfg: Config, input_size: tuple[int, int] = INPUT_SIZE, weights: str = "float32") -> ModelSize:
+    """Size of ``cfg`` as deployed with ``weights`` ("float32" or "int8"); cached on the architecture fields,
+    a few ms the first time."""
+    if weights not in WEIGHT_FORMATS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMATS)}, got {weights!r}")
+    return _measure(cfg.arch, input_size, weights)
 
 
-def weight_bytes(cfg: Config) -> int:
-    return measure(cfg).weight_bytes
+def weight_bytes(cfg: Config, weights: str = "float32") -> int:
+    return measure(cfg, weights=weights).weight_bytes
 
 
 @lru_cache(maxsize=4096)
-def _measure(arch: tuple, input_size: tuple[int, int]) -> ModelSize:
+def _measure(arch: tuple, input_size: tuple[int, int], weights: str) -> ModelSize:
     cfg = Config(**dict(zip(ARCH_FIELDS, arch)))  # training fields at their defaults: they build nothing
     with torch.device("meta"):
         model = create_model(cfg)
-    params = _folded_params(model)
-    return ModelSize(weight_bytes=4 * params, params=params, macs=_macs(model, input_size))
+    convs, others = _folded_convs(model)
+    params = sum(n + (cout if bias else 0) for n, cout, bias in convs) + others
+    nbytes = (FLOAT32_BYTES * params if weights == "float32"
+              else sum(conv_bytes(*conv) for conv in convs) + FLOAT32_BYTES * others)
+    return ModelSize(weight_bytes=nbytes, params=params, macs=_macs(model, input_size))
 
 
-def _folded_params(model: nn.Module) -> int:
-    counted: set[int] = set()
-    total = 0
+def _folded_convs(model: nn.Module) -> tuple[list[tuple[int, int, bool]], int]:
+    """(weights, output channels, has a bias) of every convolution of the folded model, and the number of
+    parameters outside convolutions."""
+    convs, counted = [], set()
     for module in model.modules():
-        if isinstance(module, ConvBN):
+        if isinstance(module, ConvBN):  # folded: a bias when the convolution had one or a batch norm
             conv = module.conv
-            total += conv.weight.numel()
-            if conv.bias is not None or module.bn is not None:
-                total += conv.out_channels
+            convs.append((conv.weight.numel(), conv.out_channels, conv.bias is not None or module.bn is not None))
             counted.update(id(p) for p in module.parameters())
-    # Anything outside a ConvBN (heads, future layers) is stored as it is.
-    total += sum(p.numel() for p in model.parameters() if id(p) not in counted)
-    return total
+        elif isinstance(module, nn.Conv2d) and id(module.weight) not in counted:  # heads: stored as they are
+            convs.append((module.weight.numel(), module.out_channels, module.bias is not None))
+            counted.update(id(p) for p in module.parameters())
+    # Anything else (future layers) is stored as it is.
+    return convs, sum(p.numel() for p in model.parameters() if id(p) not in counted)
 
 
 def _macs(model: nn.Module, input_size: tuple[int, int]) -> int:

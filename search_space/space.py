@@ -1,7 +1,8 @@
 """The search space: ``sample_config(trial, space) -> Config``, only ``trial.suggest_*`` calls.
 
 Sizes are known before training, so the space keeps samples under the cap: ``SearchSpace.for_cap``
-measures, once per study, the widest ``width`` that fits for every (family, depth, knobs), and
+measures, once per study, the widest ``width`` that fits for every (family, depth, knobs) in the study's weight
+format (float32 or int8, whose cap holds about four times the parameters), and
 ``sample_config`` draws the width from 4 up to that. The families, their depth ranges and their own knobs
 (mobile's ``expand``) come from the registry (``register_family(...)`` in each family's file); depths and
 knob values whose narrowest model is already over the cap are left out of the family's range.
@@ -27,9 +28,10 @@ class SearchSpace:
     # (family, depth, knobs) -> widest width within the cap, only where MIN_WIDTH fits; knobs are the family's
     # own (name, value) pairs in its registered order, e.g. (("expand", 2),) for mobile and () for resnet
     widest: dict
+    weights: str = "float32"  # the format the cap counts (search_space.size.measure)
 
     @classmethod
-    def for_cap(cls, max_bytes: int) -> "SearchSpace":
+    def for_cap(cls, max_bytes: int, weights: str = "float32") -> "SearchSpace":
         # The one place the space touches torch (the registry builds models to measure), once per study.
         from search_space.registry import get_family, searched_families
         from search_space.size import weight_bytes
@@ -41,12 +43,14 @@ class SearchSpace:
             for depth, values in product(range(low, high + 1), knob_values):
                 knobs = tuple(zip(family.knobs, values))
                 fits = [w for w in range(MIN_WIDTH, MAX_WIDTH + 1)
-                        if weight_bytes(Config(family=family.name, width=w, depth=depth, **dict(knobs))) <= max_bytes]
+                        if weight_bytes(Config(family=family.name, width=w, depth=depth, **dict(knobs)), weights)
+                        <= max_bytes]
                 if fits:
                     widest[(family.name, depth, knobs)] = max(fits)
         if not widest:
-            raise ValueError(f"no model of any family fits in {max_bytes} bytes; raise --max-kb")
-        return cls(max_bytes, widest)
+            counted = "" if weights == "float32" else f" of {weights} weights"
+            raise ValueError(f"no model of any family fits in {max_bytes} bytes{counted}; raise --max-kb")
+        return cls(max_bytes, widest, weights)
 
     def families(self) -> list[str]:
         return sorted({family for family, _, _ in self.widest})
