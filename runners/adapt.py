@@ -24,8 +24,10 @@ import torch
 
 from cones.load import load_data
 from cones.splits import split
+from cones.types import ConeSet
 from deploy.onnx_export import OversizeError, export_onnx
-from objectives.adapt import MIN_CROPS, AdaptSettings, fine_tune, keypoint_errors, mean_offset, summarise_errors
+from objectives.adapt import (MIN_CROPS, AdaptResult, AdaptSettings, fine_tune, keypoint_errors, mean_offset,
+                               summarise_errors)
 from objectives.heatmaps import inference_name, parse_inference
 from objectives.recipe import RECIPES
 from runners.cli import (check_out_dir, doc_parser, fraction, non_negative_float, non_negative_int, positive_int,
@@ -48,6 +50,52 @@ def main(argv: list[str] | None = None) -> int:
     cfg, model, shipped_metrics = read_shipped(shipped_dir)
     # Never over the shipped model, never into the crops' folder.
     check_out_dir(out, force=args.force, inputs=[shipped_dir, Path(args.data)])
+    new_train, new_holdout, shared, shared_dir = read_crops(args, shipped_metrics)
+    recipe = RECIPES.get(shipped_metrics.get("recipe", {}).get("name", "ship"), RECIPES["ship"])
+    inference = shipped_inference(shipped_metrics)
+    settings = AdaptSettings(steps=args.steps, penalty=0.0 if shared is not None else args.penalty,
+                             augmentation=recipe.augmentation)
+    print(f"adapting {shipped_dir / 'model.pt'} ({cfg.family} w{cfg.width} d{cfg.depth}) on {len(new_train)} crops "
+          f"of {args.data}, {len(new_holdout)} held out (other frames)"
+          + (f", {len(shared)} shared crops mixed in" if shared is not None else f", L2-SP penalty {settings.penalty}"))
+    result = fine_tune(model, cfg, new_train, new_holdout, shared=shared, settings=settings, seed=args.seed,
+                       threads=args.threads, **inference)
+    offset = mean_offset(model, cfg, new_train, **inference)
+    crude = summarise_errors(keypoint_errors(model, cfg, new_holdout, offset=offset, **inference))
+    report(result, crude, len(new_holdout))
+
+    out.mkdir(parents=True, exist_ok=True)  # new, or empty (check_out)
+    adapted = result.model.eval()
+    torch.save({"config": cfg.to_dict(),
+                "state_dict": {k: v.detach().cpu().contiguous() for k, v in adapted.state_dict().items()},
+                "metrics": result.after.to_dict()}, out / "model.pt")
+    cap = int(shipped_metrics.get("max_bytes", measure(cfg).weight_bytes))
+    try:
+        exported = export_onnx(adapted, cfg, out / "model.onnx", max_bytes=cap, **inference)
+    except OversizeError as error:
+        raise SystemExit(f"adapt: {error}") from None
+    agreement = check_agreement(adapted, out / "model.onnx", new_holdout, **inference)
+    metrics = {
+        "config": cfg.to_dict(), "mode": "adapted", "shipped_model": str(shipped_dir),
+        "data": str(args.data), "adapt_crops": len(new_train), "holdout_crops": len(new_holdout),
+        "shared": str(shared_dir) if shared_dir else None,
+        **result_record(result, settings), "holdout_mean_offset_fix": crude, "mean_offset_px": offset.tolist(),
+        "inference": inference_name(**inference),
+        "weight_bytes": exported.weight_bytes, "weight_kb": exported.weight_bytes / BYTES_PER_KB, "max_bytes": cap,
+        "onnx_vs_torch_max_px": agreement["max_px"], "onnx_agrees": agreement["agrees"],
+        "command": "python " + " ".join([sys.argv[0] if argv is None else "runners/adapt.py",
+                                         *(sys.argv[1:] if argv is None else argv)]),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"wrote {out / 'model.pt'}, {out / 'model.onnx'} ({exported.weight_bytes} bytes), {out / 'metrics.json'}")
+    if not agreement["agrees"]:
+        raise SystemExit(f"adapt: ONNX Runtime and torch disagree by {agreement['max_px']:.3g} px; do not ship "
+                         f"{out / 'model.onnx'}")
+    return 0
+
+
+def read_crops(args, shipped_metrics: dict) -> tuple[ConeSet, ConeSet, ConeSet | None, str | None]:
+    """The team's crops to adapt on and to hold out (other frames), and the shared crops to mix in."""
     shared_dir = args.shared or shipped_data(shipped_metrics)
     try:
         new = load_data(args.data)
@@ -62,60 +110,26 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         raise SystemExit(f"adapt: {args.data}: {error}; the held-out crops must come from other frames than "
                          "the ones adapted on") from None
+    return new_train, new_holdout, shared, shared_dir
 
-    recipe = RECIPES.get(shipped_metrics.get("recipe", {}).get("name", "ship"), RECIPES["ship"])
-    inference = shipped_inference(shipped_metrics)
-    settings = AdaptSettings(steps=args.steps, penalty=0.0 if shared is not None else args.penalty,
-                             augmentation=recipe.augmentation)
-    print(f"adapting {shipped_dir / 'model.pt'} ({cfg.family} w{cfg.width} d{cfg.depth}) on {len(new_train)} crops "
-          f"of {args.data}, {len(new_holdout)} held out (other frames)"
-          + (f", {len(shared)} shared crops mixed in" if shared is not None else f", L2-SP penalty {settings.penalty}"))
-    result = fine_tune(model, cfg, new_train, new_holdout, shared=shared, settings=settings, seed=args.seed,
-                       threads=args.threads, **inference)
-    offset = mean_offset(model, cfg, new_train, **inference)
-    crude = summarise_errors(keypoint_errors(model, cfg, new_holdout, offset=offset, **inference))
 
+def report(result: AdaptResult, crude: dict, holdout_crops: int) -> None:
     before, after = result.before, result.after
     if result.kept_shipped:
-        print(f"no step beat the shipped model on the {len(new_holdout)} held-out crops "
+        print(f"no step beat the shipped model on the {holdout_crops} held-out crops "
               f"({before.mean_px:.3f} px): keeping the shipped weights")
     else:
         print(f"held-out crops: {before.mean_px:.3f} px -> {after.mean_px:.3f} px (step {result.best_step} of "
               f"{result.steps}), PCK@2 {before.pck2:.1%} -> {after.pck2:.1%}")
     print(f"(the crude fix, each keypoint's mean offset subtracted, would give {crude['mean_px']:.3f} px)")
 
-    out.mkdir(parents=True, exist_ok=True)  # new, or empty (check_out)
-    adapted = result.model.eval()
-    torch.save({"config": cfg.to_dict(),
-                "state_dict": {k: v.detach().cpu().contiguous() for k, v in adapted.state_dict().items()},
-                "metrics": after.to_dict()}, out / "model.pt")
-    cap = int(shipped_metrics.get("max_bytes", measure(cfg).weight_bytes))
-    try:
-        exported = export_onnx(adapted, cfg, out / "model.onnx", max_bytes=cap, **inference)
-    except OversizeError as error:
-        raise SystemExit(f"adapt: {error}") from None
-    agreement = check_agreement(adapted, out / "model.onnx", new_holdout, **inference)
-    metrics = {
-        "config": cfg.to_dict(), "mode": "adapted", "shipped_model": str(shipped_dir),
-        "data": str(args.data), "adapt_crops": len(new_train), "holdout_crops": len(new_holdout),
-        "shared": str(shared_dir) if shared_dir else None,
-        "holdout_before": before.to_dict(), "holdout_after": after.to_dict(),
-        "holdout_mean_offset_fix": crude, "mean_offset_px": offset.tolist(),
-        "kept_shipped_weights": result.kept_shipped, "best_step": result.best_step, "steps": result.steps,
-        "history": result.history, "settings": {**asdict(replace(settings, augmentation=None)),
-                                                "augmentation": asdict(settings.augmentation)},
-        "inference": inference_name(**inference),
-        "weight_bytes": exported.weight_bytes, "weight_kb": exported.weight_bytes / BYTES_PER_KB, "max_bytes": cap,
-        "onnx_vs_torch_max_px": agreement["max_px"], "onnx_agrees": agreement["agrees"],
-        "command": "python " + " ".join([sys.argv[0] if argv is None else "runners/adapt.py",
-                                         *(sys.argv[1:] if argv is None else argv)]),
-    }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"wrote {out / 'model.pt'}, {out / 'model.onnx'} ({exported.weight_bytes} bytes), {out / 'metrics.json'}")
-    if not agreement["agrees"]:
-        raise SystemExit(f"adapt: ONNX Runtime and torch disagree by {agreement['max_px']:.3g} px; do not ship "
-                         f"{out / 'model.onnx'}")
-    return 0
+
+def result_record(result: AdaptResult, settings: AdaptSettings) -> dict:
+    """What metrics.json says of the fine-tune: the held-out error before and after, the step, the settings."""
+    return {"holdout_before": result.before.to_dict(), "holdout_after": result.after.to_dict(),
+            "kept_shipped_weights": result.kept_shipped, "best_step": result.best_step, "steps": result.steps,
+            "history": result.history, "settings": {**asdict(replace(settings, augmentation=None)),
+                                                    "augmentation": asdict(settings.augmentation)}}
 
 
 def parse_args(argv: list[str] | None):
