@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 from analysis.importances import Importances
 from analysis.pareto import pareto_front
 from analysis.study_data import StudyInfo, TrialRow
+from objectives.study_reader import study_weights
 
 FAMILY_COLOURS = {"resnet": "#1f77b4", "unet": "#ff7f0e", "mobile": "#2ca02c"}
 OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -20,7 +21,7 @@ FRONT_COLOUR = "#d62728"
 NO_ERROR_ROWS = {"oversize": "oversize (not trained)", "diverged": "diverged", "failed": "failed (crashed)",
                  "no error": "no error recorded"}
 AXES = {
-    "size": ("weight size (KB, float32)", lambda r: r.size_kb),
+    "size": ("weight size (KB, {weights})", lambda r: r.size_kb),  # the study's weight format
     "macs": ("multiply-accumulates per crop", lambda r: None if r.macs is None else float(r.macs)),
 }
 
@@ -90,6 +91,7 @@ def pareto_figure(rows: list[TrialRow], info: StudyInfo, x: str = "size") -> go.
     if x not in AXES:
         raise ValueError(f"x must be one of {sorted(AXES)}, got {x!r}")
     x_title, x_of = AXES[x]
+    x_title = x_title.format(weights=study_weights(info))  # StudyInfo carries the study's user_attrs
     drawn = [r for r in rows if r.outcome != "unfinished" and x_of(r) is not None]
     if not drawn:
         return message_figure(f"Error vs {x}", f"No finished trial records its {x} yet.")
