@@ -8,7 +8,8 @@ the run ``benchmarks/generalisation.py`` caches, trained here if missing) is ada
 of the team (``--budgets``) and tested on the team's other crops. Half of the team's frames (chosen by the
 seed) are the test crops; the labelled crops come from the other half, whole frames, so no frame is on both
 sides. Beside each budget: the crude adaptation (each keypoint's mean offset on the labelled crops,
-subtracted), and with ``--modes mix,penalty`` both ways of not forgetting (shared crops mixed in, or L2-SP).
+subtracted), and the fine-tune ``runners/adapt.py`` runs (``--modes``: ``mix``, its default; ``mix-mirror``,
+the same with mirrored crops; ``penalty``, L2-SP instead of shared crops).
 Prints mean px and PCK@2 per team and budget, averaged over seeds, with how many seeds fine-tuning beat the
 crude fix; ``--png`` draws the curve.
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -27,7 +27,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from benchmarks.generalisation import benchmark  # noqa: E402
-from cones.splits import split  # noqa: E402
 from cones.types import ConeSet  # noqa: E402
 from objectives.adapt import (AdaptSettings, fine_tune, keypoint_errors, mean_offset, pixel_errors,  # noqa: E402
                                summarise_errors)
@@ -39,6 +38,10 @@ from search_space.config import Config  # noqa: E402
 from search_space.registry import create_model, memory_format  # noqa: E402
 
 PENALTY = 0.1  # L2-SP weight in the penalty mode (runners/adapt.py's default)
+# Ways of fine-tuning: (uses the shared crops, AdaptSettings changes). "mix" is runners/adapt.py's default;
+# "mix-mirror" mirrors crops as the recipe's augmentation does, to measure what not mirroring is worth.
+MODES = {"mix": (True, {}), "mix-mirror": (True, {"mirror": True}),
+         "penalty": (False, {"penalty": PENALTY})}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, metavar="DIR", help="a folder retrain.py wrote (its config, recipe)")
     parser.add_argument("--data", required=True, metavar="DIR", help="the shared export, 2+ teams")
     parser.add_argument("--budgets", default="10,30,100", help="labelled crops per team (default 10,30,100)")
-    parser.add_argument("--modes", default="mix", help="mix (shared crops mixed in), penalty (L2-SP), or both")
+    parser.add_argument("--modes", default="mix", help=f"comma-separated, of {', '.join(MODES)} (default mix)")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--png", metavar="FILE")
@@ -54,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     budgets = [int(b) for b in args.budgets.split(",")]
     modes = args.modes.split(",")
-    if min(budgets) < 5 or any(m not in ("mix", "penalty") for m in modes) or args.seeds < 1 or args.jobs < 1:
-        parser.error("budgets must be >= 5, modes mix and/or penalty, seeds and jobs >= 1")
+    if min(budgets) < 5 or any(m not in MODES for m in modes) or args.seeds < 1 or args.jobs < 1:
+        parser.error(f"budgets must be >= 5, modes of {', '.join(MODES)}, seeds and jobs >= 1")
     cfg, recipe, recipe_name = read_model(Path(args.model))
 
     from cones.load import load_data
@@ -129,15 +132,13 @@ def _curve_task(task) -> list[dict]:
         row = {"team": team, "seed": seed, "budget": budget, "labelled": len(labelled), "test": len(test),
                "shipped": summarise_errors(pixel_errors(predicted, test.keypoints)),
                "offset": summarise_errors(pixel_errors(predicted - offset, test.keypoints))}
-        adapt_train, holdout = split(labelled, val_fraction=0.3, seed=seed)
         for mode in modes:
-            settings = AdaptSettings(augmentation=recipe.augmentation)
-            if mode == "penalty":
-                settings = replace(settings, penalty=PENALTY)
-            result = fine_tune(model, cfg, adapt_train, holdout, shared=shared if mode == "mix" else None,
-                               settings=settings, seed=seed, **inference)
+            mixed, changes = MODES[mode]
+            settings = AdaptSettings(augmentation=recipe.augmentation, **changes)
+            result = fine_tune(model, cfg, labelled, shared=shared if mixed else None, settings=settings, seed=seed,
+                               **inference)
             row[mode] = {**summarise_errors(keypoint_errors(result.model, cfg, test, **inference)),
-                         "kept_shipped": result.kept_shipped, "best_step": result.best_step}
+                         "kept_shipped": result.kept_shipped, "crossval_after_px": result.after.mean_px}
         rows.append(row)
     return rows
 
@@ -148,10 +149,10 @@ def summarise(rows: list[dict]) -> list[dict]:
         for budget in sorted({r["budget"] for r in rows}):
             mine = [r for r in rows if r["team"] == team and r["budget"] == budget]
             entry = {"team": team, "budget": budget, "seeds": len(mine)}
-            for method in ("shipped", "offset", "mix", "penalty"):
+            for method in ("shipped", "offset", *MODES):
                 if method in mine[0]:
                     entry[method] = {k: float(np.mean([r[method][k] for r in mine])) for k in ("mean_px", "pck2")}
-            for mode in ("mix", "penalty"):
+            for mode in MODES:
                 if mode in mine[0]:
                     entry[f"{mode}_beats_offset"] = sum(r[mode]["mean_px"] < r["offset"]["mean_px"] for r in mine)
             table.append(entry)
@@ -159,13 +160,13 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def format_table(table: list[dict]) -> str:
-    methods = [m for m in ("shipped", "offset", "mix", "penalty") if m in table[0]]
+    methods = [m for m in ("shipped", "offset", *MODES) if m in table[0]]
     names = {"shipped": "shipped (0 crops)", "offset": "mean offset", "mix": "fine-tune, mixed",
-             "penalty": "fine-tune, L2-SP"}
+             "mix-mirror": "mixed, mirrored", "penalty": "fine-tune, L2-SP"}
     lines = [f"{'team':<6} {'crops':>5} " + " ".join(f"{names[m]:>22}" for m in methods) + "  fine-tune beat offset"]
     for e in table:
         cells = " ".join(f"{e[m]['mean_px']:>11.3f} px {e[m]['pck2']:>6.1%}" for m in methods)
-        wins = ", ".join(f"{m} {e[f'{m}_beats_offset']}/{e['seeds']}" for m in ("mix", "penalty") if m in e)
+        wins = ", ".join(f"{m} {e[f'{m}_beats_offset']}/{e['seeds']}" for m in MODES if m in e)
         lines.append(f"{e['team']:<6} {e['budget']:>5} {cells}  {wins}")
     return "\n".join(lines)
 
@@ -184,6 +185,7 @@ def draw(table: list[dict], path: str) -> None:
         shipped = np.mean([e["shipped"]["mean_px"] for e in mine])
         axis.axhline(shipped, color="grey", linestyle=":", label="shipped (no crops)")
         styles = {"offset": ("mean offset", "#ff7f0e"), "mix": ("fine-tune, shared mixed in", "#1f77b4"),
+                  "mix-mirror": ("fine-tune, mirrored crops", "#9467bd"),
                   "penalty": ("fine-tune, L2-SP", "#2ca02c")}
         for method, (label, colour) in styles.items():
             if method in mine[0]:

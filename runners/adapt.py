@@ -3,15 +3,17 @@
     python runners/adapt.py --model model/ --data our_crops/ --out adapted/
     python runners/adapt.py --model model/ --data our_crops/ --shared ../shared/cones_dataset --out adapted/
 
-Fine-tunes the model ``runners/retrain.py`` wrote (``--model`` is its folder) on the crops in ``--data``
-(any export ``--data`` reads elsewhere), with augmentation and a short schedule, and chooses the step by the
-error on a frame-grouped part of your crops held out for it (``--holdout``). So as not to forget what the
-shipped model knew, batch-norm statistics stay frozen and crops of the data the model shipped from (as
-``metrics.json`` records it, or ``--shared``) are mixed into every step; when that data is not at hand the
-weights are held near the shipped ones instead (L2-SP, ``--penalty``), which adapts less. If no step beats the shipped model on your held-out crops, the shipped weights are kept and
-the command says so. Writes to ``--out`` (a new folder; ``--model`` is never written to) the same three files
-as retrain: ``model.pt``, ``model.onnx`` (same contract, same inference, same bytes) and ``metrics.json``
-(the held-out error before and after, and what the crude fix, each keypoint's mean offset, would give).
+Fine-tunes the model ``runners/retrain.py`` wrote (``--model`` is its folder) on every crop in ``--data``
+(any export ``--data`` reads elsewhere) with augmentation and a short fixed schedule (``--steps``). So as not
+to forget what the shipped model knew, batch-norm statistics stay frozen and crops of the data the model
+shipped from (as ``metrics.json`` records it, or ``--shared``) are mixed into every step; when that data is
+not at hand the weights are held near the shipped ones instead (L2-SP, ``--penalty``), which adapts less.
+Before keeping the result it checks that it helps: the same fine-tune runs once per fold of your crops'
+frames (``--folds``), each fold held out in turn; if the held-out crops get worse than under the shipped
+model, the shipped weights are kept and the command says so. Writes to ``--out`` (a new folder; ``--model``
+is never written to) the same three files as retrain: ``model.pt``, ``model.onnx`` (same contract, same
+inference, same bytes) and ``metrics.json`` (the cross-validated error before and after, and what the crude
+fix, each keypoint's mean offset, would give, judged the same way).
 """
 from __future__ import annotations
 
@@ -23,22 +25,18 @@ from pathlib import Path
 import torch
 
 from cones.load import load_data
-from cones.splits import split
 from cones.types import ConeSet
 from deploy.onnx_export import OversizeError, export_onnx
-from objectives.adapt import (MIN_CROPS, AdaptResult, AdaptSettings, fine_tune, keypoint_errors, mean_offset,
-                               summarise_errors)
+from objectives.adapt import MIN_CROPS, AdaptResult, AdaptSettings, cross_validated_offset, fine_tune, mean_offset
 from objectives.heatmaps import inference_name, parse_inference
 from objectives.recipe import RECIPES
-from runners.cli import (check_out_dir, doc_parser, fraction, non_negative_float, non_negative_int, positive_int,
+from runners.cli import (at_least, check_out_dir, doc_parser, non_negative_float, non_negative_int, positive_int,
                          run)
 from runners.retrain import check_agreement
 from search_space.config import Config
 from search_space.registry import create_model
 from search_space.size import BYTES_PER_KB, measure
 
-DEFAULT_HOLDOUT = 0.3
-DEFAULT_STEPS = 300
 # Without shared crops to mix in, the pull towards the shipped weights. Mixing shared crops in is the
 # default because it adapted better (docs/decisions.md); the penalty is the fallback without them.
 DEFAULT_PENALTY = 0.1
@@ -50,19 +48,23 @@ def main(argv: list[str] | None = None) -> int:
     cfg, model, shipped_metrics = read_shipped(shipped_dir)
     # Never over the shipped model, never into the crops' folder.
     check_out_dir(out, force=args.force, inputs=[shipped_dir, Path(args.data)])
-    new_train, new_holdout, shared, shared_dir = read_crops(args, shipped_metrics)
+    new, shared, shared_dir = read_crops(args, shipped_metrics)
     recipe = RECIPES.get(shipped_metrics.get("recipe", {}).get("name", "ship"), RECIPES["ship"])
     inference = shipped_inference(shipped_metrics)
-    settings = AdaptSettings(steps=args.steps, penalty=0.0 if shared is not None else args.penalty,
-                             augmentation=recipe.augmentation)
-    print(f"adapting {shipped_dir / 'model.pt'} ({cfg.family} w{cfg.width} d{cfg.depth}) on {len(new_train)} crops "
-          f"of {args.data}, {len(new_holdout)} held out (other frames)"
+    settings = AdaptSettings(steps=args.steps, folds=args.folds, augmentation=recipe.augmentation,
+                             penalty=0.0 if shared is not None else args.penalty)
+    print(f"adapting {shipped_dir / 'model.pt'} ({cfg.family} w{cfg.width} d{cfg.depth}) on {len(new)} crops "
+          f"of {args.data} ({len(set(new.frames))} frames), {settings.steps} steps, checked by {settings.folds}-fold "
+          "cross-validation over frames"
           + (f", {len(shared)} shared crops mixed in" if shared is not None else f", L2-SP penalty {settings.penalty}"))
-    result = fine_tune(model, cfg, new_train, new_holdout, shared=shared, settings=settings, seed=args.seed,
-                       threads=args.threads, **inference)
-    offset = mean_offset(model, cfg, new_train, **inference)
-    crude = summarise_errors(keypoint_errors(model, cfg, new_holdout, offset=offset, **inference))
-    report(result, crude, len(new_holdout))
+    try:
+        result = fine_tune(model, cfg, new, shared=shared, settings=settings, seed=args.seed, threads=args.threads,
+                           **inference)
+    except ValueError as error:  # crops from a single frame
+        raise SystemExit(f"adapt: {args.data}: {error}") from None
+    offset = mean_offset(model, cfg, new, **inference)
+    crude = cross_validated_offset(model, cfg, new, folds=settings.folds, seed=args.seed, **inference)
+    report(result, crude)
 
     out.mkdir(parents=True, exist_ok=True)  # new, or empty (check_out)
     adapted = result.model.eval()
@@ -74,12 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         exported = export_onnx(adapted, cfg, out / "model.onnx", max_bytes=cap, **inference)
     except OversizeError as error:
         raise SystemExit(f"adapt: {error}") from None
-    agreement = check_agreement(adapted, out / "model.onnx", new_holdout, **inference)
+    agreement = check_agreement(adapted, out / "model.onnx", new, **inference)
     metrics = {
         "config": cfg.to_dict(), "mode": "adapted", "shipped_model": str(shipped_dir),
-        "data": str(args.data), "adapt_crops": len(new_train), "holdout_crops": len(new_holdout),
+        "data": str(args.data), "crops": len(new), "frames": len(set(new.frames)),
         "shared": str(shared_dir) if shared_dir else None,
-        **result_record(result, settings), "holdout_mean_offset_fix": crude, "mean_offset_px": offset.tolist(),
+        **result_record(result, settings), "crossval_mean_offset_fix": crude, "mean_offset_px": offset.tolist(),
         "inference": inference_name(**inference),
         "weight_bytes": exported.weight_bytes, "weight_kb": exported.weight_bytes / BYTES_PER_KB, "max_bytes": cap,
         "onnx_vs_torch_max_px": agreement["max_px"], "onnx_agrees": agreement["agrees"],
@@ -94,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def read_crops(args, shipped_metrics: dict) -> tuple[ConeSet, ConeSet, ConeSet | None, str | None]:
-    """The team's crops to adapt on and to hold out (other frames), and the shared crops to mix in."""
+def read_crops(args, shipped_metrics: dict) -> tuple[ConeSet, ConeSet | None, str | None]:
+    """The team's labelled crops, and the shared crops to mix in (and where they came from)."""
     shared_dir = args.shared or shipped_data(shipped_metrics)
     try:
         new = load_data(args.data)
@@ -105,31 +107,30 @@ def read_crops(args, shipped_metrics: dict) -> tuple[ConeSet, ConeSet, ConeSet |
     if len(new) < MIN_CROPS:
         raise SystemExit(f"adapt: {args.data} has {len(new)} usable labelled crops; adapting needs at least "
                          f"{MIN_CROPS} (label a few more of your own crops)")
-    try:
-        new_train, new_holdout = split(new, val_fraction=args.holdout, seed=args.seed)
-    except ValueError as error:
-        raise SystemExit(f"adapt: {args.data}: {error}; the held-out crops must come from other frames than "
-                         "the ones adapted on") from None
-    return new_train, new_holdout, shared, shared_dir
+    return new, shared, shared_dir
 
 
-def report(result: AdaptResult, crude: dict, holdout_crops: int) -> None:
+def report(result: AdaptResult, crude: dict) -> None:
     before, after = result.before, result.after
     if result.kept_shipped:
-        print(f"no step beat the shipped model on the {holdout_crops} held-out crops "
-              f"({before.mean_px:.3f} px): keeping the shipped weights")
+        print(f"cross-validated, the fine-tune did not beat the shipped model on your crops ({before.mean_px:.3f} "
+              f"-> {result.tried.mean_px:.3f} px held out): keeping the shipped weights")
     else:
-        print(f"held-out crops: {before.mean_px:.3f} px -> {after.mean_px:.3f} px (step {result.best_step} of "
-              f"{result.steps}), PCK@2 {before.pck2:.1%} -> {after.pck2:.1%}")
+        print(f"your crops, each held out once (cross-validated): {before.mean_px:.3f} px -> {after.mean_px:.3f} px, "
+              f"PCK@2 {before.pck2:.1%} -> {after.pck2:.1%}")
     print(f"(the crude fix, each keypoint's mean offset subtracted, would give {crude['mean_px']:.3f} px)")
 
 
 def result_record(result: AdaptResult, settings: AdaptSettings) -> dict:
-    """What metrics.json says of the fine-tune: the held-out error before and after, the step, the settings."""
-    return {"holdout_before": result.before.to_dict(), "holdout_after": result.after.to_dict(),
-            "kept_shipped_weights": result.kept_shipped, "best_step": result.best_step, "steps": result.steps,
-            "history": result.history, "settings": {**asdict(replace(settings, augmentation=None)),
-                                                    "augmentation": asdict(settings.augmentation)}}
+    """What metrics.json says of the fine-tune: the cross-validated error before and after, the settings."""
+    return {"crossval_before": result.before.to_dict(), "crossval_after": result.after.to_dict(),
+            "crossval_fine_tune": result.tried.to_dict(), "kept_shipped_weights": result.kept_shipped,
+            "folds": [{"crops": n, "before_px": b, "after_px": a} for n, b, a in result.folds],
+            "settings": {**asdict(replace(settings, augmentation=None)), "augmentation": asdict(settings.augmentation)}}
+
+
+at_least_two = at_least(int, 2, strict=False)
+DEFAULTS = AdaptSettings()
 
 
 def parse_args(argv: list[str] | None):
@@ -139,9 +140,10 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--out", required=True, metavar="DIR", help="a new folder for the adapted model")
     parser.add_argument("--force", action="store_true", help="write into --out even if it holds files")
     parser.add_argument("--shared", metavar="DIR", help="the data the model shipped from, mixed into every step")
-    parser.add_argument("--holdout", type=fraction, default=DEFAULT_HOLDOUT,
-                        help=f"fraction of your crops' frames held out to choose the step (default {DEFAULT_HOLDOUT})")
-    parser.add_argument("--steps", type=positive_int, default=DEFAULT_STEPS, help=f"most fine-tuning steps (default {DEFAULT_STEPS})")
+    parser.add_argument("--steps", type=positive_int, default=DEFAULTS.steps,
+                        help=f"fine-tuning steps (default {DEFAULTS.steps})")
+    parser.add_argument("--folds", type=at_least_two, default=DEFAULTS.folds,
+                        help=f"cross-validation folds over your crops' frames (default {DEFAULTS.folds})")
     parser.add_argument("--penalty", type=non_negative_float, default=DEFAULT_PENALTY,
                         help=f"L2-SP weight without --shared (default {DEFAULT_PENALTY})")
     parser.add_argument("--seed", type=non_negative_int, default=0)

@@ -74,7 +74,7 @@ def _number(text: str, kind: type) -> float:
     return value
 
 
-def _at_least(kind: type, low: float, strict: bool) -> Callable[[str], float]:
+def at_least(kind: type, low: float, strict: bool) -> Callable[[str], float]:
     """An argparse type: a finite ``kind`` above ``low`` (``strict``) or at least ``low``."""
     noun = "an integer" if kind is int else "a number"
     rule = f"{noun} {'>' if strict else '>='} {low:g}"
@@ -89,10 +89,10 @@ def _at_least(kind: type, low: float, strict: bool) -> Callable[[str], float]:
     return parse
 
 
-positive_int = _at_least(int, 1, strict=False)
-non_negative_int = _at_least(int, 0, strict=False)
-positive_float = _at_least(float, 0, strict=True)
-non_negative_float = _at_least(float, 0, strict=False)
+positive_int = at_least(int, 1, strict=False)
+non_negative_int = at_least(int, 0, strict=False)
+positive_float = at_least(float, 0, strict=True)
+non_negative_float = at_least(float, 0, strict=False)
 
 
 def fraction(text: str) -> float:

@@ -162,7 +162,7 @@ CASES = {
                             r"few has 3 usable labelled crops; adapting needs at least 5"),
     "adapt-out-the-model": ("adapt", [*ADAPT, "--out", "{w}/model", "--force"], 2, r"model is or lies inside the input"),
     "adapt-out-exists": ("adapt", [*ADAPT, "--out", "{w}/crops"], 2, r"crops already exists and is not empty"),
-    "adapt-holdout": ("adapt", [*ADAPT, "--out", "{w}/a", "--holdout", "1.5"], 2, r"--holdout: must be between 0 and 1"),
+    "adapt-folds": ("adapt", [*ADAPT, "--out", "{w}/a", "--folds", "1"], 2, r"--folds: .*>= 2"),
     "adapt-steps-zero": ("adapt", [*ADAPT, "--out", "{w}/a", "--steps", "0"], 2, r"--steps: must be an integer >= 1"),
     "adapt-data-missing": ("adapt", [*ADAPT[:2], "--data", "{w}/nowhere", "--out", "{w}/a"], 1, r"nowhere"),
     # inspect_data, report, the inference benchmark

@@ -39,15 +39,15 @@ def test_writes_the_three_files_with_the_shipped_contract_and_size(shipped, caps
                        "--steps", "20", "--threads", "1"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["weight_bytes"] == initializer_bytes(out / "model.onnx").weight_bytes == measure(CFG).weight_bytes
-    assert metrics["onnx_agrees"] and metrics["adapt_crops"] + metrics["holdout_crops"] == 24
+    assert metrics["onnx_agrees"] and metrics["crops"] == sum(fold["crops"] for fold in metrics["folds"]) == 24
     assert metrics["shared"] == str(shipped / "shared")  # retrain recorded it; mixed in without --shared
-    assert metrics["holdout_after"]["mean_px"] <= metrics["holdout_before"]["mean_px"]
+    assert metrics["crossval_after"]["mean_px"] <= metrics["crossval_before"]["mean_px"]
     shipped_onnx, adapted_onnx = ExportedModel(shipped / "model" / "model.onnx"), ExportedModel(out / "model.onnx")
     assert adapted_onnx.input_size == shipped_onnx.input_size and adapted_onnx.metadata["inference"] == \
         shipped_onnx.metadata["inference"]
     saved = torch.load(out / "model.pt", weights_only=True)
     assert Config.from_dict(saved["config"]) == CFG
-    assert "held-out crops" in capsys.readouterr().out
+    assert "cross-validated" in capsys.readouterr().out
 
 
 def test_refuses_fewer_than_five_crops(shipped, tmp_path):
@@ -76,7 +76,7 @@ def test_keeps_the_shipped_weights_and_says_so_when_adapting_hurts(shipped, tmp_
                 "--steps", "40", "--threads", "1"])
     assert "keeping the shipped weights" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["kept_shipped_weights"] and metrics["holdout_after"] == metrics["holdout_before"]
+    assert metrics["kept_shipped_weights"] and metrics["crossval_after"] == metrics["crossval_before"]
     shipped_state = torch.load(shipped / "model" / "model.pt", weights_only=True)["state_dict"]
     adapted_state = torch.load(out / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(adapted_state[k], v) for k, v in shipped_state.items())
