@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from runners.cli import UserError, doc_parser, non_negative_int, positive_int, run
+from search_space.config import BYTES_PER_KB
 
 BATCHES = (1, 32)
 HAND_DESIGNS = {
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'model':<22} {'KB':>6} {'batch':>5} {'median ms/crop':>15} {'p90 ms/crop':>12} {'crops/s':>9}")
         for name, path in models.items():
             model = ExportedModel(path, threads=1)
-            kb = initializer_bytes(path).weight_bytes / 1024
+            kb = initializer_bytes(path).weight_bytes / BYTES_PER_KB
             for batch in BATCHES:
                 median, p90 = latency(model, batch, args.repeats, args.warmup)
                 print(f"{name:<22} {kb:>6.1f} {batch:>5} {median:>15.3f} {p90:>12.3f} {1000 / median:>9.0f}")

@@ -16,13 +16,13 @@ there too and counts it as "unknown".
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives.trial import BASELINE_ATTR, SETTLE_EPOCHS, reference_bar, rungs
+from runners.cli import doc_parser, positive_int
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,10 @@ def replay_reference_bar(trials: list[FrozenTrial], factor: float) -> tuple[list
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--storage", required=True)
-    p.add_argument("--study", required=True)
-    p.add_argument("--top", type=int, default=5, help="how many of the study's best trials to follow (default 5)")
+    p = doc_parser(__doc__)
+    p.add_argument("--storage", required=True, help="Optuna storage URL of the finished search")
+    p.add_argument("--study", required=True, help="the search's study to replay")
+    p.add_argument("--top", type=positive_int, default=5, help="how many of the study's best trials to follow (default 5)")
     args = p.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=args.study, storage=args.storage)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import optuna
 
+from runners.cli import doc_parser, non_negative_int, positive_int
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -42,13 +44,13 @@ def run(label: str, storage: str, args: argparse.Namespace, extra: list[str]) ->
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = doc_parser(__doc__)
     p.add_argument("--data", type=Path, default=None, help="Supervisely export (default: synthetic cones)")
-    p.add_argument("--val-teams", default=None)
-    p.add_argument("--trials", type=int, default=30)
-    p.add_argument("--epochs", type=int, default=9)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="trials at once (Ray) in both runs, as in search.py")
+    p.add_argument("--val-teams", default=None, help="comma-separated teams to validate on, as in search.py")
+    p.add_argument("--trials", type=positive_int, default=30, help="trials of each run (default 30)")
+    p.add_argument("--epochs", type=positive_int, default=9, help="most epochs of a trial (default 9)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of both runs (default 0)")
+    p.add_argument("--workers", type=positive_int, default=1, help="trials at once (Ray) in both runs, as in search.py")
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:

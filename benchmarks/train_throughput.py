@@ -10,7 +10,6 @@ Goal: the ResNet hand design at >= 60% of the matmul rate.
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
@@ -18,6 +17,7 @@ import torch
 from cones.augment import AugmentConfig
 from cones.synthetic import make_synthetic
 from objectives.train import _scheduler, make_optimizer, train_epoch
+from runners.cli import doc_parser, positive_float, positive_int
 from search_space.config import Config
 from search_space.registry import searched_families
 from search_space.size import measure
@@ -63,10 +63,10 @@ def images_per_second(cfg: Config, data, seconds: float) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--seconds", type=float, default=8.0, help="time per measurement")
+    p = doc_parser(__doc__)
+    p.add_argument("--threads", type=positive_int, default=2, help="torch threads (default 2)")
+    p.add_argument("--batch", type=positive_int, default=64, help="training batch size (default 64)")
+    p.add_argument("--seconds", type=positive_float, default=8.0, help="time per measurement (default 8)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     data = make_synthetic(512, seed=0)

@@ -12,7 +12,6 @@ loads agree is ``tests/cones/test_coco.py``; this script only converts, and refu
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -22,6 +21,7 @@ import cv2
 
 from cones.supervisely import BAD_QUALITY_TAG, find_datasets
 from cones.types import KEYPOINT_NAMES
+from runners.cli import doc_parser
 
 JSON_NAME = "annotations/person_keypoints_default.json"
 CATEGORY = {"id": 1, "name": "cone", "supercategory": "cone", "keypoints": list(KEYPOINT_NAMES), "skeleton": []}
@@ -65,7 +65,7 @@ def _size(meta: dict, image: Path) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = doc_parser(__doc__)
     parser.add_argument("--data", type=Path, required=True, help="Supervisely export folder (ann/ and img/)")
     parser.add_argument("--out", type=Path, required=True, help="new folder for annotations/ and images/")
     args = parser.parse_args(argv)

@@ -36,7 +36,7 @@ from cones.types import DEFAULT_SIZE, FLIP_PERMUTATION, KEYPOINT_NAMES
 from deploy.exported import INPUT_NAME, OUTPUT_NAMES, WEIGHT_PREFIX, initializer_bytes
 from objectives.heatmaps import DECODERS, flip_back, inference_name
 from deploy.qdq import to_qdq
-from search_space.config import Config
+from search_space.config import BYTES_PER_KB, Config
 from search_space.int8 import dequantized, quantized_convs, stored_tensors
 from search_space.registry import create_model
 from search_space.size import fold_batch_norm, measure
@@ -172,8 +172,8 @@ def export_untrained(cfg: Config, path: str | Path, *, seed: int = 0, max_bytes:
 
 
 def _oversize_message(cfg: Config, nbytes: int, cap: int, weights: str = "float32") -> str:
-    return (f"model weights are {nbytes} bytes ({nbytes / 1024:.1f} KB) in {weights}, over the cap of {cap} bytes "
-            f"({cap / 1024:.1f} KB), for {cfg}; refusing to write it. Pick a smaller trial "
+    return (f"model weights are {nbytes} bytes ({nbytes / BYTES_PER_KB:.1f} KB) in {weights}, over the cap of {cap} bytes "
+            f"({cap / BYTES_PER_KB:.1f} KB), for {cfg}; refusing to write it. Pick a smaller trial "
             f"(runners/export.py --max-kb) or raise the cap with --max-kb if the target allows it")
 
 

@@ -31,7 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from objectives.study_reader import is_usable, trial_error
-from search_space.config import HEADS, OPTIMIZERS, Config
+from search_space.config import BYTES_PER_KB, HEADS, OPTIMIZERS, Config
 from search_space.space import BATCH_SIZE_RANGE, LR_RANGE, MAX_WIDTH, MIN_WIDTH
 
 BEST = "best"
@@ -220,7 +220,7 @@ def format_table(rows: Sequence[dict]) -> str:
         against = (f"{row['diff_px']:+.3f} ({row['relative']:+.1%})" if row["diff_px"] is not None
                    and row["variant"] != BEST else "")
         runs = f"{len(row['seeds'])}" + (f" ({row['diverged']} diverged)" if row["diverged"] else "")
-        lines.append(f"{row['variant']:<18} {row['change'][:44]:<44} {row['weight_bytes'] / 1024:5.1f} {runs:>4} "
+        lines.append(f"{row['variant']:<18} {row['change'][:44]:<44} {row['weight_bytes'] / BYTES_PER_KB:5.1f} {runs:>4} "
                      f"{mean} {sd} {span:>13} {against:>15}  {row['verdict']}")
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from objectives.study_reader import best_feasible, finished, is_feasible, trial_error, within_cap
 from objectives.trial import BASELINE_ATTR
+from search_space.config import BYTES_PER_KB
 
 
 def describe_config(cfg: dict) -> str:
@@ -55,7 +56,7 @@ class Progress:
             attrs.get("status"), trial.state.name)
         text = f"#{trial.number:<4} {state:<8} "
         if "config" in attrs:
-            text += f"{describe_config(attrs['config']):<58} {attrs['weight_bytes'] / 1024:5.1f} KB"
+            text += f"{describe_config(attrs['config']):<58} {attrs['weight_bytes'] / BYTES_PER_KB:5.1f} KB"
         if "epochs" in attrs:
             text += f" | {attrs['epochs']:>3} ep {attrs.get('train_seconds', math.nan):6.1f} s"
         if "val_mean_px" in attrs:
@@ -84,7 +85,7 @@ def summary(study: optuna.Study, max_bytes: int, storage_url: str) -> str:
 
     def row(t: FrozenTrial, tag: str = "") -> str:
         a = t.user_attrs
-        return (f"  #{t.number:<5}  {describe_config(a['config']):<58} {a['weight_bytes'] / 1024:6.1f} "
+        return (f"  #{t.number:<5}  {describe_config(a['config']):<58} {a['weight_bytes'] / BYTES_PER_KB:6.1f} "
                 f"{a['val_mean_px']:8.3f} {a['val_median_px']:7.3f} {a['val_pck2']:6.1%} {tag}")
 
     if len(study.directions) > 1:

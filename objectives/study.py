@@ -14,6 +14,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from search_space.baselines import hand_designs
+from search_space.config import BYTES_PER_KB
 from search_space.space import SearchSpace, trial_params
 from objectives.fair_share import CHOSEN_BY
 from objectives.study_reader import study_weights
@@ -184,8 +185,8 @@ def describe(study: optuna.Study, settings: TrialSettings, data: str, split: str
     if "max_bytes" in earlier and earlier["max_bytes"] != settings.max_bytes:
         raise SystemExit(
             f"study {study.study_name!r} was searched under a cap of {earlier['max_bytes']} bytes "
-            f"({earlier['max_bytes'] / 1024:g} KB), this run asks for {settings.max_bytes} bytes; continue it with "
-            f"--max-kb {earlier['max_bytes'] / 1024:g}, or search the new cap in a new --study-name "
+            f"({earlier['max_bytes'] / BYTES_PER_KB:g} KB), this run asks for {settings.max_bytes} bytes; continue it with "
+            f"--max-kb {earlier['max_bytes'] / BYTES_PER_KB:g}, or search the new cap in a new --study-name "
             "(export.py --max-kb picks smaller trials of a finished study)"
         )
     # One weight format per study: the cap counts its bytes and every trial's score is measured in it.

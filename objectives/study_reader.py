@@ -18,10 +18,9 @@ from typing import Iterable, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-# How --max-kb counts a KB of weights; here rather than in search_space.size, which imports torch.
-BYTES_PER_KB = 1024
-# The search's default cap, search_space.size.max_bytes(DEFAULT_MAX_KB), written out: that module imports torch.
-DEFAULT_MAX_BYTES = 80 * BYTES_PER_KB
+from search_space.config import BYTES_PER_KB, DEFAULT_MAX_KB  # torch-free, unlike search_space.size
+
+DEFAULT_MAX_BYTES = DEFAULT_MAX_KB * BYTES_PER_KB  # the search's default cap: search_space.size.max_bytes()
 # Statuses the runner writes for a trial that has no result to stand on, whatever its Optuna state.
 UNUSABLE_STATUSES = ("diverged", "oversize")
 

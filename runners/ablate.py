@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import time
@@ -50,7 +49,7 @@ from runners.cli import (DEFAULT_STORAGE, EXIT_INTERRUPTED, UserError, check_out
                          positive_int, run, sqlite_path)
 from runners.export import PickError, export_record, pick_trial
 from runners.retrain import held_out, read_record
-from runners.search import _QuietExpectedFailures, _interrupt
+from runners.search import QuietExpectedFailures, interrupt
 from runners.search import parse_args as search_args
 from search_space.config import Config
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure
@@ -248,22 +247,17 @@ def train_queued(study: optuna.Study, plan: Plan, total: int, threads: int | Non
     if not total:
         return True
     settings = TrialSettings(max_bytes=plan.max_bytes, max_epochs=plan.epochs, threads=threads)
-    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops like Ctrl-C
-    quiet = _QuietExpectedFailures()  # a diverged run's line says so; no traceback for it
-    handlers = list(logging.getLogger("optuna").handlers)
-    for handler in handlers:
-        handler.addFilter(quiet)
+    previous_sigterm = signal.signal(signal.SIGTERM, interrupt)  # `kill` stops like Ctrl-C
     try:
-        study.optimize(RunVariant([v.name for v in plan.found], settings, train_set, val_set), n_trials=total,
-                       callbacks=[RunProgress(plan, total)], catch=(TrialDiverged,))
+        with QuietExpectedFailures() as quiet:  # a diverged run's line says so; no traceback for it
+            study.optimize(RunVariant([v.name for v in plan.found], settings, train_set, val_set), n_trials=total,
+                           callbacks=[quiet, RunProgress(plan, total)], catch=(TrialDiverged,))
     except KeyboardInterrupt:
         print("\nablate: interrupted: the running run is recorded FAIL (status 'interrupted'), finished runs are "
               "kept; rerun the same command to continue", file=sys.stderr)
         return False
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
-        for handler in handlers:
-            handler.removeFilter(quiet)
     return True
 
 

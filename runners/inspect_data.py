@@ -22,7 +22,7 @@ from cones.coco import DEFAULT_MARGIN
 from cones.load import load_export
 from cones.supervisely import LAYOUT
 from cones.types import DEFAULT_SIZE, ConeSet
-from runners.cli import OneLineParser, non_negative_float, run
+from runners.cli import doc_parser, non_negative_float, run
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -37,10 +37,9 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"Expected layout: {LAYOUT}, or a COCO keypoints .json. Decoded crops are cached under $KEYPOINT_NAS_CACHE "
-               "(default ~/.cache/keypoint-nas), so a second run is fast.")
+    parser = doc_parser(__doc__)
+    parser.epilog += (f"\n\nExpected layout: {LAYOUT}, or a COCO keypoints .json. Decoded crops are cached under "
+                      "$KEYPOINT_NAS_CACHE (default ~/.cache/keypoint-nas), so a second run is fast.")
     parser.add_argument("--data", required=True, metavar="DIR|FILE.json",
                         help="Supervisely export folder holding ann/ and img/, e.g. ../shared/cones_dataset, or a "
                              "COCO keypoints .json with its images beside it or in images/")

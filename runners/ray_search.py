@@ -4,7 +4,9 @@
     python runners/search.py --trials 200 --ray-address auto \\
         --storage postgresql+psycopg://nas:SECRET@db-host/nas                # a Ray cluster (README, "Scaling out")
 
-The driver (this process) is the only one that touches the Optuna study; Ray workers only train.
+The driver (this process) is the only one that touches the Optuna study; Ray workers only train. What Tune
+calls (the trainable, the searcher, the stopper, the callback) is ``runners/tune_hooks.py``; Ray is imported only
+in ``run_on_ray``, once ``ray_environment`` has set Ray's options, so importing this module changes nothing.
 
 - ``StudyDriver.suggest`` asks the study for a trial (queued hand designs come first), samples its config
   and measures its size. An oversize candidate is told PRUNED right there: it never reaches Ray.
@@ -29,7 +31,6 @@ are failed and retried by the next search (``RetryHeartbeatStaleTrialCallback``)
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -40,7 +41,6 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
@@ -49,10 +49,9 @@ from cones.types import ConeSet
 from objectives.fair_share import FairShare
 from objectives.metrics import Metrics
 from objectives.study_reader import finished
-from objectives.train import TrainResult, train
-from objectives.trial import (INTERRUPTED, EpochReporter, TrialDiverged, TrialSettings, int8_metrics, int8_scored,
-                              record_result, record_size)
-from search_space.config import Config
+from objectives.train import TrainResult
+from objectives.trial import (INTERRUPTED, EpochReporter, TrialDiverged, TrialSettings, int8_scored, record_result,
+                              record_size)
 from search_space.space import SearchSpace, sample_config
 
 # Ray's defaults that a search does not want: a `uv run` runtime environment, usage statistics sent
@@ -64,38 +63,46 @@ RAY_ENV = {
     "RAY_AIR_NEW_OUTPUT": "0",
     "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
-for _key, _value in RAY_ENV.items():  # before Ray reads them; a user's own setting wins
-    os.environ.setdefault(_key, _value)
-
-import ray  # noqa: E402
-from ray import tune  # noqa: E402
-from ray.tune import Callback  # noqa: E402
-from ray.tune.search import Searcher  # noqa: E402
-from ray.tune.stopper import Stopper  # noqa: E402
-
 CRASHED = "crashed"
 REASON_CHARS = 600  # a user attribute the dashboard shows in a table cell
+FINISHED = "finished"  # StudyDriver.suggest: no trial will follow (Tune's Searcher.FINISHED)
+
+
+def ray_environment() -> None:
+    """Set ``RAY_ENV`` where the user has not set it: before ``import ray``, which reads
+    ``RAY_ENABLE_UV_RUN_RUNTIME_ENV`` once (``ray._private.ray_constants``); the others before ``ray.init`` and
+    ``Tuner.fit``. So this module imports Ray only in ``run_on_ray``, after calling this."""
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
 
 
 def run_on_ray(study: optuna.Study, storage, settings: TrialSettings, space: SearchSpace, train_set: ConeSet,
-               val_set: ConeSet, args: argparse.Namespace, progress, fair: FairShare | None = None) -> None:
-    """Run trials ``args.workers`` at a time until the study holds ``args.trials`` finished trials.
+               val_set: ConeSet, progress, fair: FairShare | None = None, *, target: int, workers: int,
+               timeout: float | None = None, address: str | None = None) -> None:
+    """Run trials ``workers`` at a time until the study holds ``target`` finished trials (no new trial starts
+    after ``timeout`` seconds).
 
-    Joins ``args.ray_address`` if given, else starts a local Ray (or uses the one already initialised in
-    this process) and shuts down what it started. Returns how many trials it handed to Ray. Raises
-    KeyboardInterrupt after Ctrl-C, once the running trials are stopped and recorded.
+    Joins the Ray cluster at ``address`` ('auto' or HOST:PORT) if given, else starts a local Ray (or uses the one
+    already initialised in this process) and shuts down what it started. Raises KeyboardInterrupt after Ctrl-C,
+    once the running trials are stopped and recorded.
     """
+    ray_environment()
+    import ray
+    from ray import tune
+
+    from runners.tune_hooks import Record, Search, Stop, run_trial
+
     threads = settings.threads or 1
     started_ray = not ray.is_initialized()
     if started_ray:
-        if args.ray_address:
-            ray.init(address=args.ray_address, logging_level=logging.WARNING)
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING)
         else:
             # "local": a private Ray for this search, even when `ray start` runs on this machine.
-            ray.init(address="local", num_cpus=max(os.cpu_count() or 1, args.workers * threads),
+            ray.init(address="local", num_cpus=max(os.cpu_count() or 1, workers * threads),
                      include_dashboard=False, logging_level=logging.WARNING)
-    driver = StudyDriver(study, storage, settings, space, target=args.trials, timeout=args.timeout,
-                         progress=progress, workers=args.workers, fair=fair)
+    driver = StudyDriver(study, storage, settings, space, target=target, timeout=timeout,
+                         progress=progress, workers=workers, fair=fair)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, train_set=train_set, val_set=val_set, settings=settings),
         {"cpu": threads},
@@ -105,7 +112,7 @@ def run_on_ray(study: optuna.Study, storage, settings: TrialSettings, space: Sea
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
-                    search_alg=_Search(driver), num_samples=-1, max_concurrent_trials=args.workers,
+                    search_alg=Search(driver), num_samples=-1, max_concurrent_trials=workers,
                     # A worker process trains one trial after another: no process start per trial.
                     reuse_actors=True,
                     trial_dirname_creator=lambda t: f"trial_{t.config['trial']}",
@@ -113,7 +120,7 @@ def run_on_ray(study: optuna.Study, storage, settings: TrialSettings, space: Sea
                 # Tune's own records go to a scratch folder: the study is the record, and resuming is
                 # rerunning the search command, not Tuner.restore.
                 run_config=tune.RunConfig(
-                    name="search", storage_path=scratch, stop=_Stop(driver), callbacks=[_Record(driver)],
+                    name="search", storage_path=scratch, stop=Stop(driver), callbacks=[Record(driver)],
                     failure_config=tune.FailureConfig(max_failures=0), verbose=0,
                 ),
             )
@@ -126,27 +133,6 @@ def run_on_ray(study: optuna.Study, storage, settings: TrialSettings, space: Sea
         raise KeyboardInterrupt
     if driver.broken:
         raise SystemExit(driver.broken)
-
-
-def run_trial(config: dict, train_set: ConeSet, val_set: ConeSet, settings: TrialSettings) -> None:
-    """The Tune trainable (runs in a Ray worker): train one config, report every epoch, then the outcome.
-
-    It never decides to stop: the driver does, on the reported epoch, and Tune stops the worker there.
-    """
-    cfg = Config.from_dict(config["config"])
-    started = time.perf_counter()
-
-    def on_epoch(epoch: int, metrics: Metrics) -> bool:
-        tune.report({"epoch": epoch, "train_seconds": time.perf_counter() - started, **metrics.to_dict()})
-        return False
-
-    result = train(cfg, train_set, val_set, settings.max_epochs, seed=settings.seed,
-                   augmentation=settings.augmentation, threads=settings.threads, on_epoch=on_epoch)
-    outcome = {"outcome": result.status, "reason": result.reason, "epochs": result.epochs,
-               "train_seconds": result.train_seconds}
-    if settings.weights == "int8" and result.status == "ok":  # the int8 study's score, as in process
-        outcome["int8"] = int8_metrics(result, cfg, settings, train_set, val_set).to_dict()
-    tune.report(outcome)
 
 
 @dataclass
@@ -192,14 +178,14 @@ class StudyDriver:
     # --- Tune's side: what to run next, a result, the end of a trial ---
 
     def suggest(self, tune_id: str) -> dict | str | None:
-        """The next trial's config, None (not now: running trials may still fail) or "FINISHED"."""
+        """The next trial's config, None (not now: running trials may still fail) or ``FINISHED``."""
         while True:
             if self.interrupted or self.broken:
-                return Searcher.FINISHED
+                return FINISHED
             if self.timeout is not None and time.monotonic() - self.started > self.timeout:
-                return Searcher.FINISHED
+                return FINISHED
             if self.done >= self.target:
-                return Searcher.FINISHED
+                return FINISHED
             if self.done + len(self.running) >= self.target:
                 return None
             trial = self._ask()
@@ -327,24 +313,6 @@ def _metrics(result: dict) -> Metrics:
                    result["pck2"], result["pck3"], result["heatmap_mse"])
 
 
-def _error_text(trial) -> str:
-    """One line for the ``reason`` attribute from Tune's record of a failed trial."""
-    # Tune appends "Failure # n (occurred at ...)" and the error to a local file before the callbacks run
-    # (trial.get_error() reads the synced copy, which may not exist yet).
-    path = trial.error_file
-    text = Path(path).read_text() if path and Path(path).is_file() else ""
-    text = text.rsplit("Failure # ", 1)[-1].partition("\n")[2].strip()
-    if not text:
-        return "the trial's worker failed (no error recorded)"
-    # A dead worker's RayActorError is long; its useful part says why the process died.
-    flat = " ".join(text.split())
-    for marker in ("The actor is dead because", "Worker exit detail:"):
-        if marker in flat:
-            return flat[flat.index(marker):]
-    # An exception raised in the trainable arrives as a traceback: its last line names it.
-    return text.splitlines()[-1].strip() if "Traceback" in text else flat
-
-
 @contextmanager
 def _ctrl_c_stops(driver: StudyDriver):
     """Ctrl-C: stop every running trial, record them, then raise KeyboardInterrupt (a second one: at once)."""
@@ -363,46 +331,3 @@ def _ctrl_c_stops(driver: StudyDriver):
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-class _Search(Searcher):
-    def __init__(self, driver: StudyDriver):
-        super().__init__()
-        self.driver = driver
-
-    def suggest(self, trial_id: str):
-        return self.driver.suggest(trial_id)
-
-    def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
-        pass  # recorded by _Record, which also sees the error
-
-    def save(self, checkpoint_path: str) -> None:
-        pass  # the study is the searcher's state
-
-    def restore(self, checkpoint_path: str) -> None:
-        pass
-
-
-class _Stop(Stopper):
-    def __init__(self, driver: StudyDriver):
-        self.driver = driver
-
-    def __call__(self, trial_id: str, result: dict) -> bool:
-        return self.driver.on_result(trial_id, result)
-
-    def stop_all(self) -> bool:
-        return self.driver.interrupted or bool(self.driver.broken)
-
-
-class _Record(Callback):
-    def __init__(self, driver: StudyDriver):
-        self.driver = driver
-
-    def on_step_begin(self, iteration, trials, **info) -> None:
-        self.driver.beat()
-
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self.driver.on_complete(trial.trial_id)
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self.driver.on_error(trial.trial_id, _error_text(trial))

@@ -40,7 +40,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -73,13 +73,30 @@ DEFAULT_QAT_EPOCHS = 3
 REPRODUCE_TOLERANCE = 0.05
 
 
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How retrain trains (``training_plan``): the recipe's way, or the search's own with --reproduce."""
+
+    epochs: int
+    epochs_chosen_by: str  # what chose the budget, for metrics.json
+    seed: int
+    schedule: str
+    augmentation: AugmentConfig | None  # None: train()'s default
+    keep_best: bool  # keep the best validation epoch's weights
+    patience: int | None  # epochs without improvement before stopping; None: no early stopping
+    recipe: Recipe | None  # None when reproducing the search
+    recipe_name: str
+    weights: str = "float32"
+    qat_epochs: int = 0  # int8: quantization-aware fine-tuning after calibration
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     record = read_record(args.config)
     check_out_dir(args.out, force=args.force, inputs=[Path(args.config)] + ([Path(args.data)] if args.data else []))
     cfg = Config.from_dict(record["config"])
     plan = training_plan(args, record)
-    cap, size = checked_cap(args, record, cfg, plan["weights"])
+    cap, size = checked_cap(args, record, cfg, plan.weights)
     data_split = dict(record.get("data") or {})
     data_dir, data = read_data(args, data_split)
     holdout = held_out(args, data_split)
@@ -89,28 +106,29 @@ def main(argv: list[str] | None = None) -> int:
             train_set, val_set = split(data, **holdout)
         except ValueError as error:
             raise SystemExit(f"retrain: {error}") from None
-    if plan["recipe"] is not None and not args.reproduce and args.epochs is None:
-        plan["epochs"], plan["epochs_chosen_by"] = ship_epochs(cfg, plan["recipe"], data_dir, data)
+    if plan.recipe is not None and not args.reproduce and args.epochs is None:
+        epochs, chosen_by = ship_epochs(cfg, plan.recipe, data_dir, data)
+        plan = replace(plan, epochs=epochs, epochs_chosen_by=chosen_by)
 
-    print(f"{cfg}\n{size.weight_bytes} bytes ({size.kb:.1f} KB) of {plan['weights']} weights, {size.params:,} "
+    print(f"{cfg}\n{size.weight_bytes} bytes ({size.kb:.1f} KB) of {plan.weights} weights, {size.params:,} "
           f"parameters, {size.macs / 1e6:.1f} M MACs per crop; " + describe_holdout(holdout, train_set, val_set))
     print(describe_plan(plan, args.reproduce, val_set is not None))
-    recipe = plan["recipe"]
-    result = train(cfg, train_set, val_set, plan["epochs"], seed=plan["seed"], augmentation=plan["augmentation"],
-                   on_epoch=ProgressPrinter(plan["epochs"]),
-                   threads=args.threads, schedule=plan["schedule"], keep_best=plan["keep_best"] and val_set is not None,
-                   patience=plan["patience"] if val_set is not None else None,
+    recipe = plan.recipe
+    result = train(cfg, train_set, val_set, plan.epochs, seed=plan.seed, augmentation=plan.augmentation,
+                   on_epoch=ProgressPrinter(plan.epochs),
+                   threads=args.threads, schedule=plan.schedule, keep_best=plan.keep_best and val_set is not None,
+                   patience=plan.patience if val_set is not None else None,
                    **({k: v for k, v in recipe.train_kwargs().items() if k != "augmentation"} if recipe else {}))
     if result.status == "diverged":
         raise SystemExit(f"retrain: training diverged ({result.reason}); lower lr in {args.config} and retry")
-    quantized = int8_fine_tune(cfg, result, plan, train_set, val_set) if plan["weights"] == "int8" else None
+    quantized = int8_fine_tune(cfg, result, plan, train_set, val_set) if plan.weights == "int8" else None
 
     out = Path(args.out)
     inference = {"flip_test": recipe.flip_test if recipe else False, "decoder": recipe.decoder if recipe else "parabola"}
     exported = write_model(out, result, cfg, cap, inference, quantized)
     checked = val_set if val_set is not None else train_set.subset(range(min(len(train_set), AGREEMENT_CROPS)))
     shipped = quantized if quantized is not None else result
-    agreement = check_agreement(shipped.model, out / "model.onnx", checked, weights=plan["weights"], **inference)
+    agreement = check_agreement(shipped.model, out / "model.onnx", checked, weights=plan.weights, **inference)
     metrics = metrics_record(cfg, result, exported, agreement, plan, inference, size=size, cap=cap,
                              data={"data": str(data_dir) if data_dir is not None else "synthetic", **(holdout or {}),
                                    "teams": sorted(set(train_set.teams)), "train_crops": len(train_set),
@@ -130,13 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def int8_fine_tune(cfg: Config, result, plan: dict, train_set, val_set) -> QuantizeResult:
-    """The trained float model quantized to int8 and fine-tuned for ``plan["qat_epochs"]`` (0: post-training
+def int8_fine_tune(cfg: Config, result, plan: TrainingPlan, train_set, val_set) -> QuantizeResult:
+    """The trained float model quantized to int8 and fine-tuned for ``plan.qat_epochs`` (0: post-training
     quantization only), with the plan's seed and augmentation."""
     print(f"int8: calibrating on {min(len(train_set), CALIBRATION_CROPS)} training crops, then "
-          f"{plan['qat_epochs']} epochs of quantization-aware fine-tuning", flush=True)
-    quantized = quantize(result.model, cfg, train_set, val_set, plan["qat_epochs"], seed=plan["seed"],
-                         augmentation=plan["augmentation"])
+          f"{plan.qat_epochs} epochs of quantization-aware fine-tuning", flush=True)
+    quantized = quantize(result.model, cfg, train_set, val_set, plan.qat_epochs, seed=plan.seed,
+                         augmentation=plan.augmentation)
     if quantized.status == "diverged":
         raise SystemExit(f"retrain: quantization-aware fine-tuning diverged ({quantized.reason}); retry with "
                          "--qat-epochs 0 (post-training quantization) or lower lr in the config")
@@ -174,14 +192,14 @@ def read_data(args: argparse.Namespace, data_split: dict):
         raise SystemExit(f"retrain: {error}") from None
 
 
-def describe_plan(plan: dict, reproduce: bool, measured: bool) -> str:
-    int8 = (f"; then int8: calibration and {plan['qat_epochs']} epochs of quantization-aware fine-tuning"
-            if plan["weights"] == "int8" else "")
-    return (f"training {plan['epochs']} epochs ({plan['epochs_chosen_by']}), seed {plan['seed']}, "
-            f"{plan['schedule']} schedule, recipe {plan['recipe_name']}, "
+def describe_plan(plan: TrainingPlan, reproduce: bool, measured: bool) -> str:
+    int8 = (f"; then int8: calibration and {plan.qat_epochs} epochs of quantization-aware fine-tuning"
+            if plan.weights == "int8" else "")
+    return (f"training {plan.epochs} epochs ({plan.epochs_chosen_by}), seed {plan.seed}, "
+            f"{plan.schedule} schedule, recipe {plan.recipe_name}, "
             + ("last epoch's weights (reproducing the search)" if reproduce
                else "last epoch's weights (ship mode: nothing held out)" if not measured
-               else f"early stopping after {plan['patience']} epochs without improvement" if plan["patience"]
+               else f"early stopping after {plan.patience} epochs without improvement" if plan.patience
                else "best epoch's weights, no early stopping") + int8)
 
 
@@ -213,12 +231,12 @@ def _cpu_state(model: torch.nn.Module) -> dict:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
-def metrics_record(cfg: Config, result, exported, agreement: dict, plan: dict, inference: dict, *, size, cap: int,
+def metrics_record(cfg: Config, result, exported, agreement: dict, plan: TrainingPlan, inference: dict, *, size, cap: int,
                    data: dict, search: dict, measured: bool, argv: list[str] | None,
                    quantized: QuantizeResult | None = None) -> dict:
     """What metrics.json holds: the figures (of the model shipped: the int8 one under int8), the exact bytes, how
     it was trained and on what."""
-    recipe = plan["recipe"]
+    recipe = plan.recipe
     shipped = quantized.metrics if quantized is not None else result.metrics
     return {
         "config": cfg.to_dict(),
@@ -230,7 +248,7 @@ def metrics_record(cfg: Config, result, exported, agreement: dict, plan: dict, i
         "onnx_vs_torch_max_px": agreement["max_px"],
         "onnx_agrees": agreement["agrees"],
         "onnx_agreement": agreement,
-        "weights": plan["weights"],
+        "weights": plan.weights,
         "weight_bytes": exported.weight_bytes,  # the ONNX file's weight initializers, in the weight format above
         "weight_kb": exported.weight_bytes / BYTES_PER_KB,
         "float32_weight_bytes": measure(cfg).weight_bytes,
@@ -241,17 +259,17 @@ def metrics_record(cfg: Config, result, exported, agreement: dict, plan: dict, i
         "macs": size.macs,
         "status": result.status,
         "epochs": result.epochs,
-        "epoch_budget": {"epochs": plan["epochs"], "chosen_by": plan["epochs_chosen_by"]},
-        "recipe": {"name": plan["recipe_name"], **(recipe.to_dict() if recipe else {})},
+        "epoch_budget": {"epochs": plan.epochs, "chosen_by": plan.epochs_chosen_by},
+        "recipe": {"name": plan.recipe_name, **(recipe.to_dict() if recipe else {})},
         "inference": inference_name(**inference),
         "best_epoch": result.best_epoch,
         "train_seconds": round(result.train_seconds, 1),
         "history": result.history,
-        "seed": plan["seed"],
-        "schedule": plan["schedule"],
-        "keep_best": plan["keep_best"],
-        "patience": plan["patience"],
-        "augmentation": asdict(plan["augmentation"]) if plan["augmentation"] is not None else "train default",
+        "seed": plan.seed,
+        "schedule": plan.schedule,
+        "keep_best": plan.keep_best,
+        "patience": plan.patience,
+        "augmentation": asdict(plan.augmentation) if plan.augmentation is not None else "train default",
         "data": data,
         "search": search,
         "command": "python " + " ".join([sys.argv[0] if argv is None else "runners/retrain.py",
@@ -349,9 +367,6 @@ def ship_epochs(cfg: Config, recipe: Recipe, data_dir, data) -> tuple[int, str]:
     return epochs, f"lowest leave-one-team-out error of the cached runs of this config ({tried})"
 
 
-
-
-
 def read_record(path: str | Path) -> dict:
     """export.py's JSON, every field retrain reads checked: the config's types, ranges and family, the cap, the
     seed. A bare config object (no "config" key) is read as the config."""
@@ -383,7 +398,7 @@ def read_record(path: str | Path) -> dict:
     return record
 
 
-def training_plan(args: argparse.Namespace, record: dict) -> dict:
+def training_plan(args: argparse.Namespace, record: dict) -> TrainingPlan:
     """Epochs, seed, schedule, augmentation, weight averaging and early stopping: the recipe's, or the
     search's own with --reproduce; and the weight format (``--weights``, else the JSON's, else float32) with its
     quantization-aware epochs (none when reproducing: the search scores int8 after calibration only)."""
@@ -392,10 +407,11 @@ def training_plan(args: argparse.Namespace, record: dict) -> dict:
         raise UserError(f"--qat-epochs {args.qat_epochs} fine-tunes an int8 model, and the weights are {weights}; add "
                         "--weights int8 or leave --qat-epochs out")
     qat_epochs = args.qat_epochs if args.qat_epochs is not None else 0 if args.reproduce else DEFAULT_QAT_EPOCHS
-    return {**_epochs_plan(args, record), "weights": weights, "qat_epochs": qat_epochs if weights == "int8" else 0}
+    return replace(_epochs_plan(args, record), weights=weights, qat_epochs=qat_epochs if weights == "int8" else 0)
 
 
-def _epochs_plan(args: argparse.Namespace, record: dict) -> dict:
+def _epochs_plan(args: argparse.Namespace, record: dict) -> TrainingPlan:
+    """The plan in float32 weights (``training_plan`` sets the weight format)."""
     search = record.get("search", {})
     seed = args.seed if args.seed is not None else int(record.get("seed", search.get("seed", 0)))
     if args.reproduce:
@@ -403,18 +419,18 @@ def _epochs_plan(args: argparse.Namespace, record: dict) -> dict:
             raise SystemExit(f"retrain: --reproduce needs the trial's epochs, and {args.config} has no search.epochs; "
                              "pass --epochs")
         augmentation = search.get("augmentation")
-        return {"epochs": args.epochs or int(search["epochs"]), "seed": seed,
-                "schedule": search.get("schedule", "cosine"),
-                "augmentation": _augment_config(augmentation) if isinstance(augmentation, dict) else None,
-                "keep_best": False, "patience": None, "recipe": None, "recipe_name": "the search's",
-                "epochs_chosen_by": "--epochs" if args.epochs else "the search's trial"}
+        return TrainingPlan(
+            epochs=args.epochs or int(search["epochs"]), seed=seed, schedule=search.get("schedule", "cosine"),
+            augmentation=_augment_config(augmentation) if isinstance(augmentation, dict) else None,
+            keep_best=False, patience=None, recipe=None, recipe_name="the search's",
+            epochs_chosen_by="--epochs" if args.epochs else "the search's trial")
     recipe = RECIPES[args.recipe]
     if args.flip_test:
         recipe = recipe.replace(flip_test=True)
-    return {"epochs": args.epochs or recipe.epochs, "seed": seed, "schedule": "cosine",
-            "augmentation": recipe.augmentation, "keep_best": True, "patience": args.patience or None,
-            "recipe": recipe, "recipe_name": args.recipe,
-            "epochs_chosen_by": "--epochs" if args.epochs else "the recipe's budget"}
+    return TrainingPlan(
+        epochs=args.epochs or recipe.epochs, seed=seed, schedule="cosine", augmentation=recipe.augmentation,
+        keep_best=True, patience=args.patience or None, recipe=recipe, recipe_name=args.recipe,
+        epochs_chosen_by="--epochs" if args.epochs else "the recipe's budget")
 
 
 class ProgressPrinter:

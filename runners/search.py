@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import signal
 import sys
 import time
@@ -170,24 +169,22 @@ def run_trials(args: argparse.Namespace, study, storage, settings: TrialSettings
     """Run trials to ``--trials`` in process or on Ray; False when Ctrl-C or SIGTERM stopped it."""
     # `kill` (SIGTERM) stops like Ctrl-C: the running trial is recorded, the study stays resumable. The
     # caller's handler comes back when the search ends (main() is also called in-process, by tests).
-    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
-    quiet = _QuietExpectedFailures()
-    handlers = list(logging.getLogger("optuna").handlers)
-    for handler in handlers:
-        handler.addFilter(quiet)
+    previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
     progress = Progress(study, args.trials, settings.max_bytes)
     fair = None if args.no_fair_share else FairShare(space.families(), settings.max_epochs, target=args.trials)
     try:
         if args.workers > 1 or args.ray_address:
             from runners.ray_search import run_on_ray
 
-            run_on_ray(study, storage, settings, space, train_set, val_set, args, progress, fair)
+            run_on_ray(study, storage, settings, space, train_set, val_set, progress, fair, target=args.trials,
+                       workers=args.workers, timeout=args.timeout, address=args.ray_address)
         else:
             if fair:
                 fair.maybe_enqueue(study)
-            study.optimize(Objective(settings, space, train_set, val_set), n_trials=args.trials - finished(study),
-                           timeout=args.timeout, catch=(TrialDiverged,),
-                           callbacks=[progress, StopAtTarget(args.trials)] + ([fair] if fair else []))
+            with QuietExpectedFailures() as quiet:
+                study.optimize(Objective(settings, space, train_set, val_set), n_trials=args.trials - finished(study),
+                               timeout=args.timeout, catch=(TrialDiverged,),
+                               callbacks=[quiet, progress, StopAtTarget(args.trials)] + ([fair] if fair else []))
     except KeyboardInterrupt:
         progress.close()
         print("\ninterrupted: the running trial is recorded FAIL (status 'interrupted') and does not count; "
@@ -195,8 +192,6 @@ def run_trials(args: argparse.Namespace, study, storage, settings: TrialSettings
         return False
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
-        for handler in handlers:
-            handler.removeFilter(quiet)
     progress.close()
     return True
 
@@ -213,29 +208,49 @@ class StopAtTarget:
             study.stop()
 
 
-def _interrupt(signum, frame):
+def interrupt(signum, frame):
+    """A SIGTERM handler: `kill` stops a run as Ctrl-C does."""
     raise KeyboardInterrupt
 
 
-class _QuietExpectedFailures(logging.Filter):
-    """Drop Optuna's warnings, traceback included, about failures the runner already reports in one line:
-    a diverged trial (its progress line gives the reason) and the trial that Ctrl-C or SIGTERM cut off (the
-    "interrupted" message). Any other failure keeps Optuna's warning and traceback."""
+class QuietExpectedFailures(logging.Filter):
+    """Leave out Optuna's warnings, traceback included, about a trial that failed in a way the runner already
+    reports in one line: it diverged (its progress line gives the reason) or Ctrl-C or SIGTERM cut it off (the
+    "interrupted" message). Any other failure keeps Optuna's warning and traceback.
+
+    No message text is read. Optuna's first warning about a failed trial carries the trial's exception
+    (``exc_info``); when it is an expected one, Optuna's records are left out until the trial is recorded, which
+    this object hears as an ``optimize`` callback (put it first). Installed on Optuna's handlers by ``with``::
+
+        with QuietExpectedFailures() as quiet:
+            study.optimize(objective, catch=(TrialDiverged,), callbacks=[quiet, ...])
+    """
 
     EXPECTED = (KeyboardInterrupt, TrialDiverged)
 
     def __init__(self):
         super().__init__()
-        self.quiet: set[int] = set()
+        self.muted = False  # from an expected failure's warning to the end of its trial
+        self.handlers: list[logging.Handler] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
-        match = re.match(r"Trial (\d+) failed", record.getMessage())
-        if match is None:
-            return True
-        number = int(match.group(1))
         if record.exc_info and isinstance(record.exc_info[1], self.EXPECTED):
-            self.quiet.add(number)
-        return number not in self.quiet  # also Optuna's "Trial N failed with value None." that follows
+            self.muted = True
+        return not self.muted
+
+    def __call__(self, study: optuna.Study, trial) -> None:
+        self.muted = False  # the trial is recorded: what follows is about the next one
+
+    def __enter__(self) -> "QuietExpectedFailures":
+        self.handlers = list(logging.getLogger("optuna").handlers)
+        for handler in self.handlers:
+            handler.addFilter(self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for handler in self.handlers:
+            handler.removeFilter(self)
+        self.muted = False
 
 
 if __name__ == "__main__":

@@ -15,13 +15,11 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from search_space.config import ARCH_FIELDS, WEIGHT_FORMATS, Config
+from search_space.config import ARCH_FIELDS, BYTES_PER_KB, DEFAULT_MAX_KB, WEIGHT_FORMATS, Config
 from search_space.families.layers import ConvBN
 from search_space.int8 import FLOAT32_BYTES, conv_bytes
 from search_space.registry import create_model
 
-DEFAULT_MAX_KB = 80
-BYTES_PER_KB = 1024
 INPUT_SIZE = (48, 64)  # (width, height)
 
 

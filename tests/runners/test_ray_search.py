@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 from objectives import study as study_module
 from objectives.study_reader import finished
 from runners import search
-from runners.ray_search import StudyDriver
+from runners.ray_search import StudyDriver, ray_environment
 from tests.runners.test_search import TRIAL_ATTRS
 
 pytestmark = pytest.mark.slow
@@ -22,6 +22,7 @@ RAY_ONLY_ATTRS = {"ray_trial", "worker"}  # which Tune trial and which host:pid 
 @pytest.fixture(scope="module", autouse=True)
 def ray_session():
     """One local Ray for the module (its start costs seconds); ``run_on_ray`` uses it and leaves it up."""
+    ray_environment()  # Ray's options as run_on_ray sets them, before this Ray starts
     import ray
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)

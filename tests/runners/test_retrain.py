@@ -12,7 +12,7 @@ from deploy.exported import ExportedModel, initializer_bytes
 from cones.load import load_data
 from objectives.heldout_runs import run_path, write_run
 from objectives.recipe import RECIPES
-from runners.retrain import main, ship_epochs
+from runners.retrain import main, parse_args, ship_epochs, training_plan
 from search_space.config import Config
 from search_space.registry import create_model
 from search_space.size import max_bytes, measure
@@ -125,3 +125,11 @@ def test_missing_data_is_one_line_naming_it(tmp_path):
     with pytest.raises(SystemExit, match=r"retrain: .*nowhere: no such directory"):
         main(["--config", config, "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m")])
     assert not (tmp_path / "m").exists()
+
+
+def test_the_reproduce_plan_is_the_search_s_run_scored_after_calibration():
+    record = {"config": CFG.to_dict(), "weights": "int8", "seed": 4, "search": {"epochs": 7, "schedule": "cosine"}}
+    plan = training_plan(parse_args(["--config", "best.json", "--out", "out", "--reproduce"]), record)
+    assert (plan.epochs, plan.seed, plan.schedule, plan.recipe, plan.keep_best, plan.patience) == (
+        7, 4, "cosine", None, False, None)
+    assert (plan.weights, plan.qat_epochs, plan.epochs_chosen_by) == ("int8", 0, "the search's trial")

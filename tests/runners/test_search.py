@@ -17,6 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from objectives.study_reader import finished
+from objectives.trial import TrialDiverged
 from runners import search
 from search_space.space import trial_params
 from search_space.config import Config
@@ -247,3 +248,39 @@ def test_every_trial_records_which_rule_chose_it_and_fair_trials_appear(tmp_path
     assert chosen[:8] == ["hand design"] * 8
     assert set(chosen[8:]) <= {"sampler", "fair share"} and "fair share" in chosen
     assert not any(t.state == TrialState.WAITING for t in study.trials)  # none left queued at the end
+
+
+def optimize_logged(objective, n_trials: int) -> tuple[str, bool]:
+    """(what Optuna's log says, whether Ctrl-C ended it) while ``objective`` runs under ``QuietExpectedFailures``."""
+    study = optuna.create_study()
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    logging.getLogger("optuna").addHandler(handler)
+    interrupted = False
+    try:
+        with search.QuietExpectedFailures() as quiet:
+            study.optimize(objective, n_trials=n_trials, catch=(TrialDiverged, ValueError), callbacks=[quiet])
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+    assert handler.filters == []  # the filter leaves with the block
+    return log.getvalue(), interrupted
+
+
+def test_a_diverged_trial_loses_optuna_s_warning_and_the_next_failure_keeps_it():
+    def objective(trial):
+        raise (TrialDiverged if trial.number == 0 else ValueError)(f"the error of trial {trial.number}")
+
+    log, _ = optimize_logged(objective, 2)
+    assert "Trial 0" not in log and "the error of trial 0" not in log
+    assert "Trial 1 failed with parameters" in log and "ValueError: the error of trial 1" in log
+    assert "Trial 1 failed with value None" in log
+
+
+def test_an_interrupted_trial_loses_optuna_s_warning():
+    def objective(trial):
+        raise KeyboardInterrupt
+
+    log, interrupted = optimize_logged(objective, 1)
+    assert interrupted and log == ""
