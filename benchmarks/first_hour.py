@@ -7,12 +7,14 @@ today's rules against the new ones, on the same data, split and seed.
 Each rule set runs ``runners/search.py`` as a user would (a fresh study in its own SQLite file under --out,
 ``--timeout`` the given minutes), one after the other so that each has the whole machine:
 
-- ``today``: successive halving only (``--no-reference-bar --no-fair-share``);
-- ``new``: the defaults (the reference bar stops settled trials, hand designs included; fair exploration).
+- ``today``: the hand designs first, then Optuna's successive halving alone (``--reference-first --rungs optuna
+  --no-reference-bar --no-fair-share``);
+- ``new``: the defaults (the hand designs beside the search; rungs in training seconds, the first trials judged
+  against the hand designs; the reference bar stops settled trials, hand designs included; fair exploration).
 
 Then it reads each study: the best complete trial's validation error by wall-clock minutes since the first
-trial started (hand designs included, as a user sees it), when the first trial beat every hand design, and
-how many trials finished. ``--json FILE`` writes the table.
+trial started (hand designs included, as a user sees it), when a sampled trial first beat every hand design's
+result, when the study first held a trial within 5% of the run's best, and how many trials finished. ``--json FILE`` writes the table.
 """
 from __future__ import annotations
 
@@ -29,8 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from runners.cli import doc_parser, positive_float, positive_int  # noqa: E402
 
-RULES = {"today": ["--no-reference-bar", "--no-fair-share"], "new": []}
+# "today": the rules before issue 16, as the issue measured them.
+RULES = {"today": ["--no-reference-bar", "--no-fair-share", "--reference-first", "--rungs", "optuna"], "new": []}
 MARKS = (5, 10, 20, 30, 60)
+NEAR = 1.05  # "within 5% of the run's best"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,19 +85,22 @@ def milestones(storage: str) -> dict:
     reference = min((e for _, e, hand in done if hand), default=math.inf)
     beat = next((m for m, e, hand in done if not hand and e < reference), None)
     finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-    return {"best": best, "beat_hand_designs_min": beat, "finished": finished,
-            "best_px": min((e for _, e, _ in done), default=None), "hand_design_best_px": reference}
+    best_px = min((e for _, e, _ in done), default=None)
+    near = next((m for m, e, _ in done if e <= NEAR * best_px), None) if best_px is not None else None
+    return {"best": best, "beat_hand_designs_min": beat, "within_5pct_min": near, "finished": finished,
+            "best_px": best_px, "hand_design_best_px": reference}
 
 
 def format_table(rows: list[dict]) -> str:
     head = f"{'rules':<6} {'seed':>4} " + " ".join(f"{f'{m} min':>8}" for m in MARKS) + \
-        f" {'beat hand designs':>18} {'trials':>6}"
+        f" {'beat hand designs':>18} {'within 5% of best':>18} {'trials':>6}"
     lines = [head]
     for row in rows:
         cells = " ".join(f"{row['best'].get(m):>8.3f}" if row["best"].get(m) is not None else f"{'-':>8}"
                          for m in MARKS)
         beat = f"{row['beat_hand_designs_min']:.1f} min" if row["beat_hand_designs_min"] is not None else "not yet"
-        lines.append(f"{row['rule']:<6} {row['seed']:>4} {cells} {beat:>18} {row['finished']:>6}")
+        near = f"{row['within_5pct_min']:.1f} min" if row.get("within_5pct_min") is not None else "-"
+        lines.append(f"{row['rule']:<6} {row['seed']:>4} {cells} {beat:>18} {near:>18} {row['finished']:>6}")
     return "\n".join(lines)
 
 

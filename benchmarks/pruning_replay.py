@@ -2,7 +2,7 @@
 
     python benchmarks/pruning_replay.py --storage sqlite:///runs/real200.db --study real-tuwr
 
-Successive halving as the search runs it (``SuccessiveHalvingPruner(min_resource=1, reduction_factor=rf)``:
+Successive halving as the search ran it until issue 16 (``SuccessiveHalvingPruner(min_resource=1, reduction_factor=rf)``:
 rungs at epochs 1, rf, rf^2, ...; at a rung a sampled trial goes on if its error is within the best
 1/rf of the errors that trials reached there, itself included; the hand designs never compete) is
 replayed on each sampled trial's recorded learning curve, in trial order, under other rules:
@@ -13,6 +13,11 @@ The sampled trials stay those of the study, although a sampler would have sample
 another rule, so read the result as "what this rule would have cut from this study". A trial that the
 study stopped at some epoch has no curve beyond it; where a rule would let it go on, the replay stops it
 there too and counts it as "unknown".
+
+The rows "epochs + ref" and "seconds + ref" replay today's rule (``objectives.rungs``): rungs in epochs or in
+training seconds, the hand designs' curves joining the pool while fewer than rf sampled trials reached a rung.
+In these studies the hand designs ran first, so the replay knows their whole curves from the start; a trial
+that recorded only its total seconds is taken to have trained at an even pace.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from objectives.fair_share import CHOSEN_BY, FAIR
+from objectives.rungs import Curve, judge
 from objectives.trial import BASELINE_ATTR, SETTLE_EPOCHS, reference_bar, rungs
 from runners.cli import doc_parser, positive_int
 
@@ -29,20 +36,30 @@ from runners.cli import doc_parser, positive_int
 class Rule:
     reduction_factor: int
     window: int | None = None  # compete only against the last N trials at the rung; None: the whole history
+    # objectives.rungs' rule ("epochs" or "seconds": the hand designs judge until rf peers reached a rung);
+    # None: Optuna's SuccessiveHalvingPruner
+    unit: str | None = None
 
     def __str__(self) -> str:
+        if self.unit:
+            return f"rf {self.reduction_factor}, {self.unit} + ref"
         return f"rf {self.reduction_factor}" + (f", last {self.window}" if self.window else ", all trials")
 
 
 @dataclass
 class Replay:
     epochs: int = 0
+    seconds: float = 0.0  # training seconds (0 for trials that recorded none)
     to_the_end: int = 0
     unknown: int = 0
     kept: tuple[int, ...] = ()  # trial numbers that reached the last epoch
 
 
-def replay(trials: list[FrozenTrial], rule: Rule, max_epochs: int) -> Replay:
+def replay(trials: list[FrozenTrial], rule: Rule, max_epochs: int, references: list[FrozenTrial] = ()) -> Replay:
+    """``rule`` replayed on the sampled ``trials`` in order; ``references``: the hand designs (``rule.unit`` only),
+    known from the start, as they were when they ran first."""
+    if rule.unit:
+        return _replay_rungs(trials, rule, max_epochs, [c for c in map(Curve.of, references) if c])
     checkpoints = sorted(rungs(max_epochs, rule.reduction_factor))
     seen: dict[int, list[float]] = {epoch: [] for epoch in checkpoints}
     out, kept = Replay(), []
@@ -66,6 +83,45 @@ def replay(trials: list[FrozenTrial], rule: Rule, max_epochs: int) -> Replay:
         if not stopped and stop < max_epochs:
             out.unknown += 1
         out.epochs += stop
+        out.seconds += seconds_to(trial, stop)
+        if stop == max_epochs:
+            kept.append(trial.number)
+    out.to_the_end, out.kept = len(kept), tuple(kept)
+    return out
+
+
+def seconds_to(trial: FrozenTrial, epoch: int) -> float:
+    """The trial's training seconds to the end of ``epoch`` (an even pace past its recorded curve)."""
+    curve = Curve.of(trial)
+    if curve is None or not curve.seconds:
+        return 0.0
+    if epoch <= len(curve.seconds):
+        return curve.seconds[epoch - 1]
+    return curve.seconds[-1] / len(curve.seconds) * epoch
+
+
+def _replay_rungs(trials: list[FrozenTrial], rule: Rule, max_epochs: int, references: list[Curve]) -> Replay:
+    """``objectives.rungs.judge`` after each recorded epoch of each trial, against the earlier trials' curves as
+    the replay left them."""
+    out, kept, peers = Replay(), [], []
+    for trial in trials:
+        curve = Curve.of(trial)
+        stop, stopped = len(curve.errors), False
+        judged = trial.user_attrs.get(CHOSEN_BY) != FAIR  # fair exploration's trials run to the end, and no peers
+        for epoch in range(1, len(curve.errors) + 1 if judged else 0):
+            so_far = Curve(curve.errors[:epoch], curve.seconds[:epoch] if curve.seconds else None)
+            if epoch < max_epochs and judge(so_far, peers, references, max_epochs, rule.reduction_factor,
+                                            rule.unit) is not None:
+                stop, stopped = epoch, True
+                break
+        if judged:
+            peers.append(Curve(curve.errors[:stop], curve.seconds[:stop] if curve.seconds else None))
+        if trial.state == TrialState.FAIL:
+            continue
+        if not stopped and stop < max_epochs:
+            out.unknown += 1
+        out.epochs += stop
+        out.seconds += seconds_to(trial, stop)
         if stop == max_epochs:
             kept.append(trial.number)
     out.to_the_end, out.kept = len(kept), tuple(kept)
@@ -106,12 +162,17 @@ def main(argv: list[str] | None = None) -> int:
     actual = sum(len(t.user_attrs["history"]) for t in sampled)
     print(f"study {args.study!r}: {len(sampled)} sampled trials, {max_epochs} epochs at most; actual: {actual:,} "
           f"epochs trained, {len(complete)} to the end; its best {args.top}: {', '.join(f'#{n}' for n in top)}")
-    print(f"{'rule':<18} {'epochs':>7} {'saved':>6} {'to the end':>10} {'unknown':>8}  best {args.top} kept")
+    hand = [t for t in study.get_trials(deepcopy=False) if BASELINE_ATTR in t.user_attrs and Curve.of(t)]
+    print(f"{'rule':<24} {'epochs':>7} {'saved':>6} {'train min':>9} {'saved':>6} {'to the end':>10} {'unknown':>8}  "
+          f"best {args.top} kept")
     budget = len(sampled) * max_epochs
-    for rule in (Rule(3), Rule(4), Rule(5), Rule(3, window=30), Rule(3, window=10)):
-        r = replay(replayed, rule, max_epochs)
+    budget_seconds = sum(seconds_to(t, max_epochs) for t in sampled) or 1.0
+    for rule in (Rule(3), Rule(4), Rule(5), Rule(3, window=30), Rule(3, window=10), Rule(3, unit="epochs"),
+                 Rule(3, unit="seconds")):
+        r = replay(replayed, rule, max_epochs, references=hand)
         kept = [f"#{n}" for n in top if n in r.kept]
-        print(f"{str(rule):<18} {r.epochs:>7,} {1 - r.epochs / budget:>6.0%} {r.to_the_end:>10} {r.unknown:>8}  "
+        print(f"{str(rule):<24} {r.epochs:>7,} {1 - r.epochs / budget:>6.0%} {r.seconds / 60:>9.1f} "
+              f"{1 - r.seconds / budget_seconds:>6.0%} {r.to_the_end:>10} {r.unknown:>8}  "
               f"{len(kept)} ({', '.join(kept) or 'none'})")
     every = [t for t in replayed if t.state != TrialState.FAIL] + [
         t for t in study.get_trials(deepcopy=False) if BASELINE_ATTR in t.user_attrs and t.user_attrs.get("history")]

@@ -17,7 +17,8 @@ from search_space.baselines import hand_designs
 from search_space.config import BYTES_PER_KB
 from search_space.space import SearchSpace, trial_params
 from objectives.fair_share import CHOSEN_BY
-from objectives.study_reader import study_weights
+from objectives.rungs import RungPruner
+from objectives.study_reader import finished, study_weights
 from objectives.trial import BASELINE_ATTR, TrialSettings, directions, metric_names, size_attrs
 
 SAMPLERS = ("tpe", "random", "nsga2")
@@ -65,10 +66,13 @@ def make_pruner(settings: TrialSettings, early_stopping: bool = True) -> optuna.
     if not early_stopping or settings.multi_objective:
         # Multi-objective studies stop trials with objectives.trial.pareto_rung_stop instead.
         return optuna.pruners.NopPruner()
-    # Successive halving (asynchronous, one bracket): at epochs 1, 3, 9 a trial goes on only if it is in
-    # the best third of the trials that reached that epoch. Why this rule and not Hyperband or a stricter
-    # factor: docs/decisions.md, "The search's rules".
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=settings.reduction_factor)
+    # Successive halving (asynchronous, one bracket): at each rung a trial goes on only if it is in the best
+    # third of the trials that reached it. Why this rule and not Hyperband or a stricter factor:
+    # docs/decisions.md, "The search's rules"; why rungs in seconds, judged against the hand designs at first:
+    # "The first hour".
+    if settings.rungs == "optuna":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=settings.reduction_factor)
+    return RungPruner(settings.max_epochs, settings.reduction_factor, unit=settings.rungs)
 
 
 def open_study(storage: RDBStorage, name: str, settings: TrialSettings, sampler: str = "tpe",
@@ -140,34 +144,72 @@ def _same_run(attrs: dict) -> dict:
     return {key: attrs.get(key, "float32" if key == "weights" and "max_bytes" in attrs else None) for key in SAME_RUN}
 
 
-def enqueue_hand_designs(study: optuna.Study, space: SearchSpace) -> dict[str, int]:
-    """Enqueue the original study's designs that the study does not hold yet. A design whose family has no
-    model within the cap at all cannot be sampled (the family is not among the space's choices): it is
-    recorded PRUNED ``oversize`` at once, as the search records any candidate over the cap. A design
-    another study of the storage already ran the same way (``reference_donors``) is copied instead, with
-    ``reused_from`` saying where it ran. Returns how many were enqueued, recorded oversize and reused."""
-    present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
-    counts = {"enqueued": 0, "oversize": 0, "reused": 0}
+def enqueue_hand_designs(study: optuna.Study, space: SearchSpace, all_now: bool = True) -> dict[str, int]:
+    """Enqueue the original study's designs that the study does not hold yet (with ``all_now=False`` none: they
+    are left to ``ReferenceQueue``, which runs them beside the search). A design whose family has no model
+    within the cap at all cannot be sampled (the family is not among the space's choices): it is recorded
+    PRUNED ``oversize`` at once, as the search records any candidate over the cap. A design another study of
+    the storage already ran the same way (``reference_donors``) is copied instead, with ``reused_from`` saying
+    where it ran. Returns how many were enqueued, left pending, recorded oversize and reused."""
+    counts = {"enqueued": 0, "pending": 0, "oversize": 0, "reused": 0}
     donors = reference_donors(study)
-    for name, cfg in hand_designs().items():
-        if name in present:
-            continue
+    for name, cfg in _missing_hand_designs(study).items():
         if name in donors:  # run already, on the same data, split, budget, seed and cap: copy, do not retrain
             donor = donors[name]
             study.add_trial(optuna.trial.create_trial(
                 state=donor.state, values=donor.values, params=donor.params, distributions=donor.distributions,
                 intermediate_values=donor.intermediate_values, user_attrs=donor.user_attrs))
             counts["reused"] += 1
-            continue
-        if cfg.family in space.families():  # a design over the cap is pruned by the trial, before training
-            study.enqueue_trial(trial_params(cfg), user_attrs={BASELINE_ATTR: name})
+        elif cfg.family not in space.families():  # oversize: no model of its family fits
+            attrs, _ = size_attrs(cfg, space.max_bytes, space.weights)
+            study.add_trial(optuna.trial.create_trial(
+                state=TrialState.PRUNED, user_attrs={BASELINE_ATTR: name, CHOSEN_BY: "hand design", **attrs}))
+            counts["oversize"] += 1
+        elif all_now:  # a design over the cap is pruned by the trial, before training
+            _enqueue(study, name, cfg)
             counts["enqueued"] += 1
-            continue
-        attrs, _ = size_attrs(cfg, space.max_bytes, space.weights)  # oversize: no model of its family fits
-        study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED,
-                                                  user_attrs={BASELINE_ATTR: name, CHOSEN_BY: "hand design", **attrs}))
-        counts["oversize"] += 1
+        else:
+            counts["pending"] += 1
     return counts
+
+
+def _missing_hand_designs(study: optuna.Study) -> dict:
+    present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
+    return {name: cfg for name, cfg in hand_designs().items() if name not in present}
+
+
+def _enqueue(study: optuna.Study, name: str, cfg) -> None:
+    study.enqueue_trial(trial_params(cfg), user_attrs={BASELINE_ATTR: name})
+
+
+class ReferenceQueue:
+    """The hand designs beside the search: call before each trial is asked for (``maybe_enqueue``, or as an
+    ``optimize`` callback). The next hand design is queued when none is waiting or running and the hand designs
+    have had no more trials than the sampler: with two workers one runs the reference while the other searches;
+    with one they alternate. Stateless (the study says what ran), so a resumed search picks up where it was."""
+
+    def __init__(self, space: SearchSpace, target: int | None = None):
+        self.space, self.target = space, target
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
+        if self.target is None or finished(study) < self.target:
+            self.maybe_enqueue(study)
+
+    def maybe_enqueue(self, study: optuna.Study) -> str | None:
+        trials = study.get_trials(deepcopy=False)
+        trained = [t for t in trials if BASELINE_ATTR in t.user_attrs and REUSED_ATTR not in t.user_attrs
+                   and t.user_attrs.get("status") != "oversize"]
+        if any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in trained):
+            return None
+        if len(trained) > sum(BASELINE_ATTR not in t.user_attrs for t in trials):
+            return None  # the sampler's turn
+        pending = [(name, cfg) for name, cfg in _missing_hand_designs(study).items()
+                   if cfg.family in self.space.families()]
+        if not pending:
+            return None
+        name, cfg = pending[0]
+        _enqueue(study, name, cfg)
+        return name
 
 
 def describe(study: optuna.Study, settings: TrialSettings, data: str, split: str, val_teams, val_fraction: float,

@@ -20,6 +20,7 @@ from cones.types import ConeSet
 from objectives.fair_share import CHOSEN_BY, FAIR
 from objectives.metrics import Metrics
 from objectives.quantize import post_training
+from objectives.rungs import SECONDS_ATTR
 from objectives.study_reader import pareto_ranks
 from objectives.train import TrainResult, evaluate, train
 from search_space.config import Config
@@ -52,6 +53,9 @@ class TrialSettings:
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     reference_bar: bool = True  # stop settled trials (``reference_bar``); off with --no-early-stopping
     weights: str = "float32"  # what the cap counts and the score measures: "int8" quantizes each trained trial
+    # Successive halving's rungs: "seconds" or "epochs" (objectives.rungs: early trials judged against the hand
+    # designs), or "optuna" (Optuna's SuccessiveHalvingPruner, the rule before issue 16).
+    rungs: str = "seconds"
 
     @property
     def multi_objective(self) -> bool:
@@ -169,12 +173,18 @@ class EpochReporter:
     def __init__(self, trial: optuna.Trial, settings: TrialSettings, kb: float):
         self.trial, self.settings, self.kb = trial, settings, kb
         self.history: list[float] = []
+        self.seconds: list[float] = []  # cumulative training seconds at each epoch's end (the rungs' cost)
+        self.started = time.monotonic()
         # The reference, and the trials fair exploration chose to answer the questions, must reach the end.
         self.exempt = BASELINE_ATTR in trial.user_attrs or trial.user_attrs.get(CHOSEN_BY) == FAIR
 
-    def __call__(self, epoch: int, metrics: Metrics) -> bool:
+    def __call__(self, epoch: int, metrics: Metrics, seconds: float | None = None) -> bool:
+        """``seconds``: training seconds so far, as the worker measured them (default: since this reporter was made,
+        just before training started)."""
         self.history.append(metrics.mean_px)
+        self.seconds.append(round(time.monotonic() - self.started if seconds is None else seconds, 2))
         self.trial.set_user_attr("history", self.history)
+        self.trial.set_user_attr(SECONDS_ATTR, self.seconds)
         if epoch >= self.settings.max_epochs:
             # Trained to the end: complete, whatever a pruner would say about the last rung.
             if not self.settings.multi_objective:

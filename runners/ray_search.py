@@ -46,7 +46,6 @@ import optuna
 from optuna.trial import TrialState
 
 from cones.types import ConeSet
-from objectives.fair_share import FairShare
 from objectives.metrics import Metrics
 from objectives.study_reader import finished
 from objectives.train import TrainResult
@@ -77,14 +76,15 @@ def ray_environment() -> None:
 
 
 def run_on_ray(study: optuna.Study, storage, settings: TrialSettings, space: SearchSpace, train_set: ConeSet,
-               val_set: ConeSet, progress, fair: FairShare | None = None, *, target: int, workers: int,
+               val_set: ConeSet, progress, queues: tuple = (), *, target: int, workers: int,
                timeout: float | None = None, address: str | None = None) -> None:
     """Run trials ``workers`` at a time until the study holds ``target`` finished trials (no new trial starts
     after ``timeout`` seconds).
 
     Joins the Ray cluster at ``address`` ('auto' or HOST:PORT) if given, else starts a local Ray (or uses the one
     already initialised in this process) and shuts down what it started. Raises KeyboardInterrupt after Ctrl-C,
-    once the running trials are stopped and recorded.
+    once the running trials are stopped and recorded. ``queues``: objects whose ``maybe_enqueue(study)`` is called,
+    in order, before each trial is asked for (``ReferenceQueue``, ``FairShare``).
     """
     ray_environment()
     import ray
@@ -102,7 +102,7 @@ def run_on_ray(study: optuna.Study, storage, settings: TrialSettings, space: Sea
             ray.init(address="local", num_cpus=max(os.cpu_count() or 1, workers * threads),
                      include_dashboard=False, logging_level=logging.WARNING)
     driver = StudyDriver(study, storage, settings, space, target=target, timeout=timeout,
-                         progress=progress, workers=workers, fair=fair)
+                         progress=progress, workers=workers, queues=queues)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, train_set=train_set, val_set=val_set, settings=settings),
         {"cpu": threads},
@@ -157,7 +157,7 @@ class StudyDriver:
     timeout: float | None
     progress: object
     workers: int = 1
-    fair: FairShare | None = None  # fair exploration's turn is taken before each ask
+    queues: tuple = ()  # the hand designs' and fair exploration's turns, taken before each ask
     running: dict[str, _Running] = field(default_factory=dict)  # Tune trial id -> trial
     interrupted: bool = False
     broken: str = ""  # why the search gave up (every worker crashing)
@@ -213,7 +213,7 @@ class StudyDriver:
         if run.last is None:
             run.trial.set_user_attr("worker", f"{result.get('hostname', '?')}:{result.get('pid', '?')}")
         run.last = result
-        run.stopped = bool(run.reporter(epoch, _metrics(result)))
+        run.stopped = bool(run.reporter(epoch, _metrics(result), result.get("train_seconds")))
         return run.stopped
 
     def on_complete(self, tune_id: str) -> None:
@@ -286,8 +286,8 @@ class StudyDriver:
                 # As study.optimize does before each trial: fail trials of a killed search (the retry
                 # callback enqueues them again, and the ask below takes them first).
                 optuna.storages.fail_stale_trials(self.study)
-            if self.fair is not None:
-                self.fair.maybe_enqueue(self.study)
+            for queue in self.queues:
+                queue.maybe_enqueue(self.study)
             trial = self.study.ask()
         if self.heartbeat:
             self.storage.record_heartbeat(trial._trial_id)

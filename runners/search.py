@@ -7,7 +7,7 @@
 Each trial samples an architecture (family, width, depth, batch norm, output head) and a training recipe
 (optimizer, learning rate, batch size, weight decay, heatmap sigma), rejects it before training if its
 weights (float32, or int8 with --weights int8) exceed --max-kb, trains it for up to --epochs epochs, and stops it
-early when it falls behind. The original study's hand designs run first as the reference. Rerunning the same command
+early when it falls behind. The original study's hand designs run beside the search as the reference. Rerunning the same command
 continues the study until it holds --trials finished trials.
 
     python runners/search.py --trials 200 --data ../shared/cones_dataset --weights int8 --study-name int8
@@ -33,7 +33,8 @@ import optuna
 from cones.coco import DEFAULT_MARGIN
 from objectives.fair_share import FairShare
 from objectives.progress import Progress, summary
-from objectives.study import SAMPLERS, describe, enqueue_hand_designs, open_storage, open_study
+from objectives.rungs import UNITS
+from objectives.study import SAMPLERS, ReferenceQueue, describe, enqueue_hand_designs, open_storage, open_study
 from objectives.study_reader import finished
 from objectives.trial import Objective, TrialDiverged, TrialSettings
 from search_space.config import WEIGHT_FORMATS
@@ -75,6 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-reference-bar", action="store_true",
                    help="keep successive halving but not the reference bar (a trial 3x behind the best at its epoch "
                         "stops; hand designs included)")
+    p.add_argument("--reference-first", action="store_true",
+                   help="run the hand designs before the search (default: beside it, one at a time, so the first "
+                        "sampled trials start at once)")
+    p.add_argument("--rungs", choices=(*UNITS, "optuna"), default="seconds",
+                   help="successive halving's rungs: 'seconds' of training (default: a slow trial is compared with "
+                        "what fast ones reached in the same time), 'epochs', or 'optuna' (Optuna's pruner: no "
+                        "judging early trials against the hand designs)")
     p.add_argument("--no-fair-share", action="store_true",
                    help="let the sampler choose every trial's family, batch norm and head (default: until each "
                         "question's group holds 3 full trials, every third trial fills the thinnest; "
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = TrialSettings(
         max_bytes=max_bytes(args.max_kb), max_epochs=args.epochs, objectives=OBJECTIVE_CHOICES[args.objectives],
         seed=args.seed, threads=args.threads or max(1, (os.cpu_count() or 1) // args.workers),
-        reference_bar=not (args.no_early_stopping or args.no_reference_bar), weights=args.weights,
+        reference_bar=not (args.no_early_stopping or args.no_reference_bar), weights=args.weights, rungs=args.rungs,
     )
     check_storage(args.storage, must_exist=False)
     storage = open_storage(args.storage, heartbeat_interval=args.heartbeat)
@@ -116,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     describe(study, settings, data=data_name, split=split_text, val_teams=_teams(args), val_fraction=args.val_fraction,
              train_size=len(train_set), val_size=len(val_set))
     if not args.no_baselines:
-        reference(study, space)
+        reference(study, space, all_now=args.reference_first)
 
     done = finished(study)
     if done >= args.trials:
@@ -152,14 +160,18 @@ def read_split(args: argparse.Namespace):
     return train_set, val_set, split_text
 
 
-def reference(study: optuna.Study, space: SearchSpace) -> None:
-    """The hand designs: reused from another study of the storage, queued, or recorded over the cap."""
-    counts = enqueue_hand_designs(study, space)
+def reference(study: optuna.Study, space: SearchSpace, all_now: bool) -> None:
+    """The hand designs: reused from another study of the storage, queued (all now, or beside the search), or
+    recorded over the cap."""
+    counts = enqueue_hand_designs(study, space, all_now=all_now)
     if counts["reused"]:
         print(f"reused {counts['reused']} hand designs' results from another study of this storage with the same "
               "data, split, epochs, seed and cap (user attribute reused_from says which)")
     if counts["enqueued"]:
         print(f"enqueued {counts['enqueued']} hand designs of the original study as the first trials (the reference)")
+    if counts["pending"]:
+        print(f"{counts['pending']} hand designs of the original study (the reference) run beside the search, one at a "
+              "time")
     if counts["oversize"]:
         print(f"{counts['oversize']} hand designs are over the cap: recorded PRUNED (oversize), not trained")
 
@@ -171,20 +183,20 @@ def run_trials(args: argparse.Namespace, study, storage, settings: TrialSettings
     # caller's handler comes back when the search ends (main() is also called in-process, by tests).
     previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
     progress = Progress(study, args.trials, settings.max_bytes)
-    fair = None if args.no_fair_share else FairShare(space.families(), settings.max_epochs, target=args.trials)
+    queues = turns(args, space, settings)
     try:
         if args.workers > 1 or args.ray_address:
             from runners.ray_search import run_on_ray
 
-            run_on_ray(study, storage, settings, space, train_set, val_set, progress, fair, target=args.trials,
+            run_on_ray(study, storage, settings, space, train_set, val_set, progress, queues, target=args.trials,
                        workers=args.workers, timeout=args.timeout, address=args.ray_address)
         else:
-            if fair:
-                fair.maybe_enqueue(study)
+            for queue in queues:
+                queue.maybe_enqueue(study)
             with QuietExpectedFailures() as quiet:
                 study.optimize(Objective(settings, space, train_set, val_set), n_trials=args.trials - finished(study),
                                timeout=args.timeout, catch=(TrialDiverged,),
-                               callbacks=[quiet, progress, StopAtTarget(args.trials)] + ([fair] if fair else []))
+                               callbacks=[quiet, progress, StopAtTarget(args.trials), *queues])
     except KeyboardInterrupt:
         progress.close()
         print("\ninterrupted: the running trial is recorded FAIL (status 'interrupted') and does not count; "
@@ -194,6 +206,16 @@ def run_trials(args: argparse.Namespace, study, storage, settings: TrialSettings
         signal.signal(signal.SIGTERM, previous_sigterm)
     progress.close()
     return True
+
+
+def turns(args: argparse.Namespace, space: SearchSpace, settings: TrialSettings) -> tuple:
+    """What queues trials before the sampler's turn, in order: the hand designs beside the search, fair exploration."""
+    queues = []
+    if not (args.no_baselines or args.reference_first):
+        queues.append(ReferenceQueue(space, target=args.trials))
+    if not args.no_fair_share:
+        queues.append(FairShare(space.families(), settings.max_epochs, target=args.trials))
+    return tuple(queues)
 
 
 class StopAtTarget:

@@ -36,4 +36,5 @@ def test_best_by_minute_and_when_the_hand_designs_were_beaten(tmp_path):
     found = milestones(url)
     assert found["best"] == {5: 12.0, 10: 12.0, 20: 5.0, 30: 2.0, 60: 2.0}
     assert found["beat_hand_designs_min"] == 15.0 and found["finished"] == 6
+    assert found["within_5pct_min"] == 25.0  # 2.0 px is the best; 5.0 is not within 5% of it
     assert "15.0 min" in format_table([{"rule": "new", "seed": 0, **found}])

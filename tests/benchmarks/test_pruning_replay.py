@@ -2,24 +2,33 @@
 import random
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from benchmarks.pruning_replay import Rule, replay, replay_reference_bar
 from objectives.study import make_pruner
-from objectives.trial import TrialSettings
+from objectives.trial import BASELINE_ATTR, TrialSettings
 
-SETTINGS = TrialSettings(max_bytes=80 * 1024, max_epochs=9)
+SETTINGS = TrialSettings(max_bytes=80 * 1024, max_epochs=9, rungs="optuna")
 
 
-def run_study(curves: list[list[float]]) -> optuna.Study:
-    """Report each curve epoch by epoch to the search's pruner, stopping where it says, as EpochReporter does."""
-    study = optuna.create_study(pruner=make_pruner(SETTINGS))
-    for curve in curves:
+def run_study(curves: list[list[float]], settings: TrialSettings = SETTINGS, hand: list[list[float]] = (),
+              pace: list[float] | None = None) -> optuna.Study:
+    """Report each curve epoch by epoch to the search's pruner, stopping where it says, as EpochReporter does
+    (the ``hand`` designs' curves first, never asking; ``pace``: each curve's seconds per epoch)."""
+    study = optuna.create_study(pruner=make_pruner(settings))
+    for number, curve in enumerate([*hand, *curves]):
         trial = study.ask()
-        history = []
+        if number < len(hand):
+            trial.set_user_attr(BASELINE_ATTR, f"hand{number}")
+        history, seconds = [], []
         for epoch, error in enumerate(curve, start=1):
             history.append(error)
+            seconds.append(epoch * (pace[number] if pace else 10.0))
+            trial.set_user_attr("seconds", seconds)
             trial.report(error, epoch)
+            if number < len(hand):
+                continue
             if epoch < len(curve) and trial.should_prune():
                 break
         trial.set_user_attr("history", history)
@@ -38,6 +47,21 @@ def test_replaying_the_search_rule_reproduces_the_pruner():
     assert result.epochs == sum(len(t.user_attrs["history"]) for t in trials)
     assert result.kept == tuple(t.number for t in trials if t.state == TrialState.COMPLETE)
     assert 0 < len(result.kept) < 60 and result.unknown == 0
+
+
+@pytest.mark.parametrize("unit", ["epochs", "seconds"])
+def test_replaying_todays_rule_reproduces_its_pruner(unit):
+    rng = random.Random(1)
+    curves = [[rng.uniform(1, 30) / (1 + 0.3 * e * rng.random()) for e in range(9)] for _ in range(40)]
+    hand = [[rng.uniform(2, 40)] * 9 for _ in range(6)]
+    pace = [rng.choice([5.0, 10.0, 30.0]) for _ in range(46)]
+    study = run_study(curves, TrialSettings(max_bytes=80 * 1024, max_epochs=9, rungs=unit), hand, pace)
+    sampled, references = study.trials[6:], study.trials[:6]
+    result = replay(sampled, Rule(3, unit=unit), max_epochs=9, references=references)
+
+    assert result.epochs == sum(len(t.user_attrs["history"]) for t in sampled)
+    assert result.kept == tuple(t.number for t in sampled if t.state == TrialState.COMPLETE)
+    assert 0 < len(result.kept) < 40 and result.unknown == 0
 
 
 def test_where_a_rule_would_go_past_the_recorded_curve_the_trial_stops_there_and_is_counted():

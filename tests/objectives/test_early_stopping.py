@@ -1,11 +1,12 @@
-"""Early stopping: successive halving at epochs 1, 3 and 9; the hand designs exempt and not competitors."""
+"""Early stopping: successive halving at epochs 1, 3 and 9; the hand designs exempt and, once peers exist, not
+competitors (objectives/rungs.py has the rule's own tests)."""
 import optuna
 
 from objectives.metrics import Metrics
 from objectives.study import make_pruner
 from objectives.trial import BASELINE_ATTR, EpochReporter, TrialSettings
 
-SETTINGS = TrialSettings(max_bytes=80 * 1024, max_epochs=9)
+SETTINGS = TrialSettings(max_bytes=80 * 1024, max_epochs=9, rungs="epochs")
 
 
 def curve_study(curves: list[list[float]]) -> optuna.Study:

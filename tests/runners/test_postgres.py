@@ -90,7 +90,7 @@ def test_two_ray_workers_write_a_study_that_a_fresh_process_reads_back(pg_databa
                    env=env, check=True, timeout=120)
     search = subprocess.run(
         [sys.executable, str(REPO / "runners" / "search.py"), "--data", str(tiny_export), "--storage", pg_database,
-         "--workers", "2", "--trials", "4", "--epochs", "2", "--val-fraction", "0.25"],
+         "--workers", "2", "--trials", "4", "--epochs", "2", "--val-fraction", "0.25", "--reference-first"],
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert search.returncode == 0, search.stderr[-3000:]

@@ -39,8 +39,9 @@ def run_search(tmp_path, export, *extra, workers=2, code=0):
 
 
 def test_two_workers_write_the_same_records_as_the_in_process_runner(tmp_path, tiny_export, isolated_cache):
-    on_ray = run_search(tmp_path / "ray", tiny_export, "--trials", "4")
-    in_process = run_search(tmp_path / "local", tiny_export, "--trials", "4", workers=1)
+    # The hand designs first, so that one worker and two run the same trials in the same order.
+    on_ray = run_search(tmp_path / "ray", tiny_export, "--trials", "4", "--reference-first")
+    in_process = run_search(tmp_path / "local", tiny_export, "--trials", "4", "--reference-first", workers=1)
     ran = on_ray.get_trials(states=(TrialState.COMPLETE,))
     assert len(ran) == finished(on_ray) == 4  # the other four hand designs still wait in the queue
     for ray_trial, local_trial in zip(ran, in_process.get_trials(states=(TrialState.COMPLETE,)), strict=True):
@@ -52,6 +53,16 @@ def test_two_workers_write_the_same_records_as_the_in_process_runner(tmp_path, t
         assert list(ray_trial.intermediate_values) == [1] == list(local_trial.intermediate_values)
         assert ray_trial.user_attrs["history"] == [ray_trial.user_attrs["val_mean_px"]]
     assert len({t.user_attrs["worker"] for t in ran}) == 2  # two trials at once
+
+
+def test_on_two_workers_the_hand_designs_run_beside_the_search(tmp_path, tiny_export, isolated_cache):
+    study = run_search(tmp_path, tiny_export, "--trials", "4", "--no-fair-share")
+    hand = [t for t in study.trials if "baseline" in t.user_attrs]
+    sampled = [t for t in study.trials if "baseline" not in t.user_attrs]
+    assert study.trials[0].user_attrs["baseline"] == "resnet8-linear" and sampled[0].number == 1
+    # Never two hand designs at once: each starts after the one before it ended.
+    assert all(b.datetime_start >= a.datetime_complete for a, b in zip(hand, hand[1:]))
+    assert 1 <= len(hand) <= 3 and not [t for t in study.trials if t.state == TrialState.WAITING]
 
 
 def test_a_trial_stopped_early_on_ray_is_pruned_with_its_intermediate_values(tmp_path, tiny_export,
