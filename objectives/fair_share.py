@@ -96,8 +96,10 @@ class FairShare:
             return None  # hand designs or an earlier fair trial go first
         sampled = [t for t in trials if "baseline" not in t.user_attrs]
         fair = sum(t.user_attrs.get(CHOSEN_BY) == FAIR for t in sampled)
-        if fair * EVERY > len(sampled):
-            return None  # not its turn: at most every EVERY-th trial
+        if (fair + 1) * EVERY > len(sampled) + 1:
+            # Not its turn: the last of every EVERY sampled trials, so a study's first trials are the sampler's
+            # (its random start-up spreads over the families anyway; the first hour wants good models first).
+            return None
         cell = next_cell(self.families, group_counts(trials, self.max_epochs))
         if cell is not None:
             family, batch_norm, head = cell

@@ -71,3 +71,15 @@ def test_a_short_study_gets_every_third_trial_from_the_rule_and_the_groups_fill(
     assert 0 < sum(chosen)
     # Once the groups are full the rule stops asking: the last trials are all TPE's.
     assert not any(chosen[-10:])
+
+
+def test_the_first_two_sampled_trials_are_the_samplers_and_the_third_is_fair():
+    study = optuna.create_study()
+    fair = FairShare(["resnet", "unet"], max_epochs=4)
+    chosen = []
+    for _ in range(6):
+        fair.maybe_enqueue(study)
+        trial = study.ask()
+        chosen.append(study.trials[-1].user_attrs.get(CHOSEN_BY))
+        study.tell(trial, 1.0)
+    assert chosen == [None, None, FAIR, None, None, FAIR]
