@@ -27,7 +27,7 @@ class Progress:
     """An Optuna callback: one line per finished trial above a bar (done / target, best, time left).
 
     Time left comes from tqdm's moving average of recent trial rates, not the run's average rate: the
-    hand designs that open a study train longer than the sampled trials after them, which often stop early,
+    hand designs, in a study's first trials, train longer than the sampled trials, which often stop early,
     so the average overstates what is left for a long time (docs/decisions.md, "The search's rules").
     """
 
