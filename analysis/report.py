@@ -4,7 +4,8 @@
 
 writes ``out/report/report.html`` (opens offline: plotly.js is inlined once) and ``pareto_size.png``,
 ``pareto_macs.png``, ``importances.png``, ``history.png``. ``--study`` may be left out when the storage holds
-exactly one study. Only reads the study; never trains.
+exactly one study. Only reads the study; never trains. The original study's questions are answered from the
+search's trials and, when the storage holds its ablation (``runners/ablate.py``), from that too, side by side.
 
 The PNGs are drawn with matplotlib (``analysis.png``), so no browser is needed; ``--no-png`` skips them.
 """
@@ -26,6 +27,7 @@ from analysis.importances import MIN_TRIALS, param_importances
 from analysis.png import write_png
 from analysis.questions import answer_all, progress_sentence
 from analysis.study_data import StudyInfo, TrialRow, best_feasible, read_trials, study_info
+from analysis.verdicts import Twice, TwiceRow, answer_twice, stale_note
 from objectives.study_reader import StudyNotFound, read_study
 
 PNG_SIZE = dict(width=1100, height=650)
@@ -37,6 +39,7 @@ class Section:
     sentences: list[str] = field(default_factory=list)
     figures: list[go.Figure] = field(default_factory=list)
     level: int = 2
+    html: str = ""  # already escaped: a table after the sentences
 
 
 @dataclass
@@ -73,6 +76,7 @@ def build_report(storage: str, study_name: str | None, min_trials: int = MIN_TRI
         Section("The original study's questions"),
     ]
     sections += [Section(a.title, list(a.sentences), [a.figure], level=3) for a in answer_all(rows, info)]
+    sections.append(twice_section(rows, info))
     pngs = {"pareto_size.png": pareto_size, "pareto_macs.png": pareto_macs,
             "importances.png": importances, "history.png": history}
     return Report(info, header_html(info, rows), sections, pngs)
@@ -111,9 +115,63 @@ def header_html(info: StudyInfo, rows: list[TrialRow]) -> str:
             f"<h2>Best trial (lowest error within the cap)</h2>{best_html}")
 
 
+TWICE_TITLE = "The original study's questions, answered twice"
+
+
+def twice_section(rows: list[TrialRow], info: StudyInfo) -> Section:
+    """Each question's verdict from the search's trials and from the ablation, side by side, disagreements named."""
+    twice = answer_twice(rows, info)
+    sentences = [
+        "One rule for both (the ablation table's): a difference beyond the combined spread sqrt(sd_a^2 + sd_b^2) "
+        "decides, anything within it cannot tell. The search compares the medians of its completed full-budget "
+        "trials, which differ in every other decision too; the ablation compares means over the same seeds of the "
+        "best config and its one-decision variants."]
+    if twice.ablation is None:
+        sentences.append(f"No ablation of study {info.name} in this storage yet, so only the search answers.")
+    else:
+        sentences.append(f"Ablation: study {twice.ablation.name} ({twice.ablation.source}).")
+        disagree = [r.claim for r in twice.rows if r.agree is False]
+        sentences.append("The sources disagree on: " + "; ".join(disagree) + "." if disagree else
+                         "The sources agree wherever both can tell.")
+    sentences += [note for note in [stale_note(twice, rows, info)] if note]
+    return Section(TWICE_TITLE, sentences, html=twice_table(twice))
+
+
+def twice_table(twice: Twice) -> str:
+    e = html.escape
+    head = ("<tr><th>claim (what the verdicts mean)</th><th>from the search's trials</th>"
+            "<th>from the ablation</th><th>agree</th></tr>")
+    body = []
+    for i, row in enumerate(twice.rows):
+        if row.ablation is not None:
+            ablation = f"<td>{_verdict_cell(row.ablation.verdict, row.ablation.figures)}</td>"
+        elif i == 0:  # one cell down the column: how to run it
+            ablation = (f"<td rowspan='{len(twice.rows)}'>not run yet; run it (add --data DIR if the search's data "
+                        f"has moved):<pre>{e(twice.how_to_run)}</pre></td>")
+        else:
+            ablation = ""
+        body.append(f"<tr><td><b>{e(row.claim)}</b><br><small>{e(row.meaning)}</small></td>"
+                    f"<td>{_verdict_cell(row.search.verdict, row.search.figures)}</td>{ablation}"
+                    f"<td>{_agree(row)}</td></tr>")
+    return f"<table class='twice'>{head}{''.join(body)}</table>"
+
+
+def _verdict_cell(verdict: str, figures: str) -> str:
+    return f"<b>{html.escape(verdict)}</b><br><small>{html.escape(figures)}</small>"
+
+
+def _agree(row: TwiceRow) -> str:
+    if row.agree is None:
+        return "-"
+    if row.agree:
+        return "yes"
+    return f"<b>NO</b>: search {html.escape(row.search.verdict)}, ablation {html.escape(row.ablation.verdict)}"
+
+
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse}th,td{text-align:left;padding:2px 12px 2px 0;vertical-align:top}
-pre{background:#f4f4f4;padding:.6em;overflow-x:auto}code{font-size:90%}"""
+pre{background:#f4f4f4;padding:.6em;overflow-x:auto}code{font-size:90%}
+table.twice td,table.twice th{border-top:1px solid #ccc;padding:4px 12px 4px 0}"""
 
 
 def render_html(report: Report) -> str:
@@ -123,6 +181,7 @@ def render_html(report: Report) -> str:
     for section in report.sections:
         parts.append(f"<h{section.level}>{html.escape(section.title)}</h{section.level}>")
         parts += [f"<p>{html.escape(s)}</p>" for s in section.sentences]
+        parts.append(section.html)
         for fig in section.figures:
             parts.append(fig.to_html(full_html=False, include_plotlyjs=inline_js))
             inline_js = False

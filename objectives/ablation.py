@@ -34,6 +34,8 @@ from objectives.study_reader import is_usable, trial_error
 from search_space.config import BYTES_PER_KB, HEADS, OPTIMIZERS, Config
 from search_space.space import BATCH_SIZE_RANGE, LR_RANGE, MAX_WIDTH, MIN_WIDTH
 
+ABLATION_OF = "ablation_of"  # an ablation study's user attribute: the study and trial (or file) it is around
+
 BEST = "best"
 DECISIONS = ("family", "batch_norm", "head", "batch_size", "optimizer")
 # The space's smallest batch and the original study's (the hand designs trained with Config's default).

@@ -38,8 +38,8 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from objectives.ablation import (SEED_ATTR, VARIANT_ATTR, Variant, finished_runs, format_table, select,
-                                 table, variants)
+from objectives.ablation import (ABLATION_OF, SEED_ATTR, VARIANT_ATTR, Variant, finished_runs, format_table,
+                                 select, table, variants)
 from objectives.progress import describe_config
 from objectives.study import open_storage
 from objectives.study_reader import is_usable, read_study
@@ -54,7 +54,6 @@ from runners.search import parse_args as search_args
 from search_space.config import Config
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure
 
-ABLATION_OF = "ablation_of"  # study user attribute: what the ablation is around
 
 
 @dataclass(frozen=True)
