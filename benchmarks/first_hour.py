@@ -3,6 +3,9 @@ today's rules against the new ones, on the same data, split and seed.
 
     python benchmarks/first_hour.py --data ../shared/cones_dataset --val-teams tuwr --minutes 60 --workers 2
     python benchmarks/first_hour.py --data ../shared/cones_dataset --val-teams tuwr --minutes 20 --seeds 0,1
+    python benchmarks/first_hour.py --data ../shared/cones_dataset --val-teams tuwr --rules new --trials 200
+
+The last runs a whole 200-trial search and reads its first hour (and prints the whole run's length and best).
 
 Each rule set runs ``runners/search.py`` as a user would (a fresh study in its own SQLite file under --out,
 ``--timeout`` the given minutes), one after the other so that each has the whole machine:
@@ -45,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=positive_int, default=2, help="trials at once (default 2)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     parser.add_argument("--rules", default="today,new", help="rule sets to run (default today,new)")
+    parser.add_argument("--trials", type=positive_int, default=None,
+                        help="run each search to this many trials, with no timeout, and read its first --minutes "
+                             "(default: stop starting trials after --minutes)")
     parser.add_argument("--out", default="runs/first-hour", help="folder for the studies (default runs/first-hour)")
     parser.add_argument("--json", metavar="FILE", help="write the table here")
     args = parser.parse_args(argv)
@@ -55,40 +61,54 @@ def main(argv: list[str] | None = None) -> int:
         for rule in args.rules.split(","):
             db = out / f"{rule}-s{seed}.db"
             if not db.exists():  # a finished run is kept: rerunning the command only adds what is missing
+                length = (["--trials", str(args.trials)] if args.trials else
+                          ["--timeout", str(args.minutes * 60), "--trials", "100000"])
                 command = [sys.executable, "runners/search.py", "--data", args.data, "--val-teams", args.val_teams,
-                           "--workers", str(args.workers), "--seed", str(seed), "--timeout", str(args.minutes * 60),
-                           "--trials", "100000", "--storage", f"sqlite:///{db}", *RULES[rule]]
+                           "--workers", str(args.workers), "--seed", str(seed), *length, "--storage", f"sqlite:///{db}",
+                           *RULES[rule]]
                 print(f"running {rule}, seed {seed}: {' '.join(command[1:])}", flush=True)
                 with open(out / f"{rule}-s{seed}.log", "w") as log:
                     subprocess.run(command, cwd=Path(__file__).resolve().parents[1], stdout=log, stderr=log,
                                    check=False)
-            rows.append({"rule": rule, "seed": seed, **milestones(f"sqlite:///{db}")})
+            rows.append({"rule": rule, "seed": seed, **milestones(f"sqlite:///{db}", args.minutes),
+                         "whole_run": milestones(f"sqlite:///{db}")})
     print(format_table(rows))
+    for row in rows:
+        whole = row["whole_run"]
+        best = f"{whole['best_px']:.3f} px" if whole["best_px"] is not None else "none yet"
+        print(f"{row['rule']}, seed {row['seed']}, the whole run: {whole['finished']} trials in "
+              f"{whole['minutes']:.1f} min, best {best}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 
 
-def milestones(storage: str) -> dict:
-    """Best error by minute mark, when every hand design was first beaten, trials finished."""
+def milestones(storage: str, minutes: float = math.inf) -> dict:
+    """Best error by minute mark, when every hand design was first beaten, when the best within ``minutes`` was
+    first approached within 5%, trials finished in ``minutes`` (a longer study, e.g. a 200-trial search, is read
+    as its first ``minutes``)."""
     study = optuna.load_study(study_name="keypoints", storage=storage)
     trials = study.get_trials(deepcopy=False)
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
     if not starts:
-        return {"best": {}, "beat_hand_designs_min": None, "finished": 0, "best_px": None}
+        return {"best": {}, "beat_hand_designs_min": None, "within_5pct_min": None, "finished": 0, "best_px": None,
+                "hand_design_best_px": None, "minutes": 0.0}
     origin = min(starts)
     done = sorted(((t.datetime_complete - origin).total_seconds() / 60, t.user_attrs["val_mean_px"],
                    "baseline" in t.user_attrs)
                   for t in trials if t.state == TrialState.COMPLETE and t.datetime_complete is not None
-                  and "val_mean_px" in t.user_attrs)
+                  and "val_mean_px" in t.user_attrs and (t.datetime_complete - origin).total_seconds() <= minutes * 60)
     best = {mark: min((e for m, e, _ in done if m <= mark), default=None) for mark in MARKS}
     reference = min((e for _, e, hand in done if hand), default=math.inf)
     beat = next((m for m, e, hand in done if not hand and e < reference), None)
-    finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.datetime_complete is not None
+                   and (t.datetime_complete - origin).total_seconds() <= minutes * 60 for t in trials)
     best_px = min((e for _, e, _ in done), default=None)
     near = next((m for m, e, _ in done if e <= NEAR * best_px), None) if best_px is not None else None
+    ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
     return {"best": best, "beat_hand_designs_min": beat, "within_5pct_min": near, "finished": finished,
-            "best_px": best_px, "hand_design_best_px": reference}
+            "best_px": best_px, "hand_design_best_px": reference,
+            "minutes": min(minutes, (max(ends) - origin).total_seconds() / 60) if ends else 0.0}
 
 
 def format_table(rows: list[dict]) -> str:
