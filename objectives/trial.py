@@ -53,9 +53,10 @@ class TrialSettings:
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     reference_bar: bool = True  # stop settled trials (``reference_bar``); off with --no-early-stopping
     weights: str = "float32"  # what the cap counts and the score measures: "int8" quantizes each trained trial
-    # Successive halving's rungs: "seconds" or "epochs" (objectives.rungs: early trials judged against the hand
-    # designs), or "optuna" (Optuna's SuccessiveHalvingPruner, the rule before issue 16).
-    rungs: str = "seconds"
+    # Successive halving's rungs: "epochs" or "seconds" (objectives.rungs: early trials judged against the hand
+    # designs), or "optuna" (Optuna's SuccessiveHalvingPruner, the rule before issue 16). Why epochs:
+    # docs/decisions.md, "The first hour".
+    rungs: str = "epochs"
 
     @property
     def multi_objective(self) -> bool:

@@ -79,10 +79,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reference-first", action="store_true",
                    help="run the hand designs before the search (default: beside it, one at a time, so the first "
                         "sampled trials start at once)")
-    p.add_argument("--rungs", choices=(*UNITS, "optuna"), default="seconds",
-                   help="successive halving's rungs: 'seconds' of training (default: a slow trial is compared with "
-                        "what fast ones reached in the same time), 'epochs', or 'optuna' (Optuna's pruner: no "
-                        "judging early trials against the hand designs)")
+    p.add_argument("--rungs", choices=(*UNITS, "optuna"), default="epochs",
+                   help="successive halving's rungs: 'epochs' 1, 3, 9 (default), 'seconds' of training (a slow trial "
+                        "is compared with what fast ones reached in the same time), or 'optuna' (Optuna's pruner: "
+                        "the first trials at a rung are not judged against the hand designs)")
     p.add_argument("--no-fair-share", action="store_true",
                    help="let the sampler choose every trial's family, batch norm and head (default: until each "
                         "question's group holds 3 full trials, every third trial fills the thinnest; "
