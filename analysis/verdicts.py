@@ -12,7 +12,7 @@ search's groups vary every other decision too, so its spread is wide: it decides
     for row in answer_twice(rows, info).rows:
         print(row.claim, row.search.verdict, row.ablation.verdict if row.ablation else "-", row.agree)
 
-Only reads studies (never torch: the ablation's study attribute name is repeated here, not imported).
+Only reads studies (never torch: ``objectives.ablation`` is torch-free).
 """
 from __future__ import annotations
 
