@@ -97,6 +97,8 @@ def header_html(info: StudyInfo, rows: list[TrialRow]) -> str:
         ("epochs per trial", str(info.max_epochs) if info.max_epochs else "not recorded"),
     ]
     facts += [(k, str(info.user_attrs[k])) for k in ("data", "split", "seed", "command") if k in info.user_attrs]
+    if reference_text(rows):
+        facts.append(("reference", reference_text(rows)))
     table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts)
 
     best = best_feasible(rows, info.max_bytes)
@@ -113,6 +115,26 @@ def header_html(info: StudyInfo, rows: list[TrialRow]) -> str:
         )
     return (f"<h1>Study {e(info.name)}</h1><table>{table}</table>"
             f"<h2>Best trial (lowest error within the cap)</h2>{best_html}")
+
+
+def reference_text(rows: list[TrialRow]) -> str | None:
+    """What became of the hand designs: trained to the end, stopped by the reference bar once their result was
+    settled (their error is the one at that epoch), over the cap, copied from another study."""
+    hand = [r for r in rows if r.baseline]
+    if not hand:
+        return None
+    parts = [f"{sum(r.outcome == 'ok' for r in hand)} trained to the end"]
+    stopped = [r for r in hand if r.outcome == "stopped"]
+    if stopped:
+        parts.append(f"{len(stopped)} stopped early by the reference bar once far behind "
+                     f"({', '.join(f'{r.baseline} after epoch {r.epochs}' for r in stopped)}: "
+                     "the error recorded is the one at that epoch)")
+    oversize = sum(r.outcome == "oversize" for r in hand)
+    if oversize:
+        parts.append(f"{oversize} over the size cap, not trained")
+    reused = sum("reused_from" in r.trial.user_attrs for r in hand)
+    return (f"{len(hand)} hand designs: " + ", ".join(parts)
+            + (f"; {reused} of them reused from another study of this storage" if reused else ""))
 
 
 TWICE_TITLE = "The original study's questions, answered twice"

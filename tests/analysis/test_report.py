@@ -67,3 +67,14 @@ def test_pngs_need_no_browser(thin_study, tmp_path):
     assert done.returncode == 0, done.stderr
     for name in PNGS:
         assert png_size(tmp_path / "out" / name) == (1100, 650), name
+
+
+def test_the_header_says_which_hand_designs_the_reference_bar_stopped(build, tmp_path):
+    study, url = build.new_study(tmp_path, multi=False, name="ref")
+    build.add_trial(study, "ok", kb=30, error=3.0, baseline="unet8-softmax-bn")
+    build.add_trial(study, "stopped", kb=30, error=40.0, epochs=2, baseline="resnet8-linear")
+    build.add_trial(study, "ok", kb=20, error=2.0)
+    assert main(["--study", "ref", "--storage", url, "--out", str(tmp_path / "out"), "--no-png"]) == 0
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert ("2 hand designs: 1 trained to the end, 1 stopped early by the reference bar once far behind "
+            "(resnet8-linear after epoch 2: the error recorded is the one at that epoch)") in page
