@@ -39,5 +39,7 @@ def test_best_by_minute_and_when_the_hand_designs_were_beaten(tmp_path):
     assert found["within_5pct_min"] == 25.0  # 2.0 px is the best; 5.0 is not within 5% of it
     assert "15.0 min" in format_table([{"rule": "new", "seed": 0, **found}])
     # Read as its first 20 minutes: the trial that ended at 25 does not count.
+    # Against a bar of 4 px (the hand designs' best in another study of the seed), #4 (2 px at 25 min) beats it.
+    assert milestones(url, bar=4.0)["beat_hand_designs_min"] == 25.0
     first20 = milestones(url, minutes=20)
     assert first20["best_px"] == 5.0 and first20["finished"] == 5 and first20["within_5pct_min"] == 15.0
