@@ -12,8 +12,8 @@ Each rule set runs ``runners/search.py`` as a user would (a fresh study in its o
 
 - ``today``: the hand designs first, then Optuna's successive halving alone (``--reference-first --rungs optuna
   --no-reference-bar --no-fair-share``);
-- ``new``: the defaults (the hand designs beside the search; rungs in training seconds, the first trials judged
-  against the hand designs; the reference bar stops settled trials, hand designs included; fair exploration).
+- ``new``: the defaults (the hand designs beside the search; the first trials judged against the hand designs at
+  successive halving's rungs; the reference bar stops settled trials, hand designs included; fair exploration).
 
 Then it reads each study: the best complete trial's validation error by wall-clock minutes since the first
 trial started (hand designs included, as a user sees it), when a sampled trial first beat every hand design's
@@ -74,11 +74,12 @@ def main(argv: list[str] | None = None) -> int:
                                    check=False)
             rows.append({"rule": rule, "seed": seed, "storage": f"sqlite:///{db}"})
     for row in rows:
+        row["whole_run"] = milestones(row["storage"])
+    for row in rows:
         # One bar for every rule set of a seed: the best hand design trained to the end in any of them (the new
         # rules stop hand designs once far behind, at an error above their full-budget one).
-        bar = min((milestones(r["storage"])["hand_design_best_px"] for r in rows if r["seed"] == row["seed"]),
-                  default=math.inf)
-        row.update(milestones(row["storage"], args.minutes, bar), bar_px=bar, whole_run=milestones(row["storage"]))
+        bar = min(r["whole_run"]["hand_design_best_px"] for r in rows if r["seed"] == row["seed"])
+        row.update(milestones(row["storage"], args.minutes, bar), bar_px=bar)
     print(format_table(rows))
     for seed in sorted({row["seed"] for row in rows}):
         print(f"seed {seed}: the hand designs' best, trained to the end: "
@@ -102,7 +103,7 @@ def milestones(storage: str, minutes: float = math.inf, bar: float | None = None
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
     if not starts:
         return {"best": {}, "beat_hand_designs_min": None, "within_5pct_min": None, "finished": 0, "best_px": None,
-                "hand_design_best_px": None, "minutes": 0.0}
+                "hand_design_best_px": math.inf, "minutes": 0.0}
     origin = min(starts)
     done = sorted(((t.datetime_complete - origin).total_seconds() / 60, t.user_attrs["val_mean_px"],
                    "baseline" in t.user_attrs)

@@ -27,8 +27,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives.fair_share import CHOSEN_BY, FAIR
-from objectives.rungs import Curve, judge
-from objectives.trial import BASELINE_ATTR, SETTLE_EPOCHS, reference_bar, rungs
+from objectives.rungs import Curve, epoch_rungs, judge
+from objectives.trial import BASELINE_ATTR, SETTLE_EPOCHS, reference_bar
 from runners.cli import doc_parser, positive_int
 
 
@@ -60,7 +60,7 @@ def replay(trials: list[FrozenTrial], rule: Rule, max_epochs: int, references: l
     known from the start, as they were when they ran first."""
     if rule.unit:
         return _replay_rungs(trials, rule, max_epochs, [c for c in map(Curve.of, references) if c])
-    checkpoints = sorted(rungs(max_epochs, rule.reduction_factor))
+    checkpoints = epoch_rungs(max_epochs, rule.reduction_factor)
     seen: dict[int, list[float]] = {epoch: [] for epoch in checkpoints}
     out, kept = Replay(), []
     for trial in trials:

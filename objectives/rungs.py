@@ -68,12 +68,18 @@ class Curve:
         return [r for r in rungs if before < r <= self.seconds[-1]]
 
 
-def rung_points(max_epochs: int, reduction_factor: int, unit: str, first_epoch_seconds: float | None = None) -> list[float]:
-    """Epochs 1, rf, rf^2 ... below ``max_epochs``; in seconds, those multiples of the typical first epoch."""
+def epoch_rungs(max_epochs: int, reduction_factor: int) -> list[int]:
+    """Epochs 1, rf, rf^2, ... below ``max_epochs``: the rungs of every stopping rule (this one, the Pareto one)."""
     points, epoch = [], 1
     while epoch < max_epochs:
-        points.append(float(epoch))
+        points.append(epoch)
         epoch *= reduction_factor
+    return points
+
+
+def rung_points(max_epochs: int, reduction_factor: int, unit: str, first_epoch_seconds: float | None = None) -> list[float]:
+    """``epoch_rungs``; in seconds, those multiples of the typical first epoch."""
+    points = [float(epoch) for epoch in epoch_rungs(max_epochs, reduction_factor)]
     if unit == "epochs":
         return points
     return [p * first_epoch_seconds for p in points] if first_epoch_seconds else []

@@ -68,8 +68,8 @@ def make_pruner(settings: TrialSettings, early_stopping: bool = True) -> optuna.
         return optuna.pruners.NopPruner()
     # Successive halving (asynchronous, one bracket): at each rung a trial goes on only if it is in the best
     # third of the trials that reached it. Why this rule and not Hyperband or a stricter factor:
-    # docs/decisions.md, "The search's rules"; why rungs in seconds, judged against the hand designs at first:
-    # "The first hour".
+    # docs/decisions.md, "The search's rules"; why the first trials are judged against the hand designs, and why
+    # the rungs stay in epochs: "The first hour".
     if settings.rungs == "optuna":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=settings.reduction_factor)
     return RungPruner(settings.max_epochs, settings.reduction_factor, unit=settings.rungs)

@@ -20,7 +20,7 @@ from cones.types import ConeSet
 from objectives.fair_share import CHOSEN_BY, FAIR
 from objectives.metrics import Metrics
 from objectives.quantize import post_training
-from objectives.rungs import SECONDS_ATTR
+from objectives.rungs import SECONDS_ATTR, epoch_rungs
 from objectives.study_reader import pareto_ranks
 from objectives.train import TrainResult, evaluate, train
 from search_space.config import Config
@@ -200,7 +200,7 @@ class EpochReporter:
                 return True
             # should_prune is what records a trial's value at a rung, so an exempt trial must not call it.
             return False if self.exempt else self.trial.should_prune()
-        if self.exempt or epoch not in rungs(self.settings.max_epochs, self.settings.reduction_factor):
+        if self.exempt or epoch not in epoch_rungs(self.settings.max_epochs, self.settings.reduction_factor):
             return False
         peers = [
             (t.user_attrs["history"][epoch - 1], t.user_attrs["weight_bytes"] / BYTES_PER_KB)
@@ -226,15 +226,6 @@ def reference_bar(error: float, epoch: int, number: int, trials: list[optuna.tri
         return (f"reference bar: {error:.2f} px after epoch {epoch}, more than {factor:g}x the "
                 f"{best:.2f} px of trial {best_number} there")
     return None
-
-
-def rungs(max_epochs: int, reduction_factor: int) -> set[int]:
-    """Epochs 1, rf, rf^2, ... below ``max_epochs``."""
-    out, epoch = set(), 1
-    while epoch < max_epochs:
-        out.add(epoch)
-        epoch *= reduction_factor
-    return out
 
 
 def pareto_rung_stop(mine: tuple[float, float], peers: list[tuple[float, float]], reduction_factor: int) -> bool:
