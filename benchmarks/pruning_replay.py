@@ -108,12 +108,14 @@ def _replay_rungs(trials: list[FrozenTrial], rule: Rule, max_epochs: int, refere
         curve = Curve.of(trial)
         stop, stopped = len(curve.errors), False
         judged = trial.user_attrs.get(CHOSEN_BY) != FAIR  # fair exploration's trials run to the end, and no peers
-        for epoch in range(1, len(curve.errors) + 1 if judged else 0):
+        unjudged = ()
+        for epoch in range(1, min(len(curve.errors), max_epochs - 1) + 1 if judged else 0):
             so_far = Curve(curve.errors[:epoch], curve.seconds[:epoch] if curve.seconds else None)
-            if epoch < max_epochs and judge(so_far, peers, references, max_epochs, rule.reduction_factor,
-                                            rule.unit) is not None:
+            verdict = judge(so_far, peers, references, max_epochs, rule.reduction_factor, rule.unit, unjudged)
+            if verdict.stop is not None:
                 stop, stopped = epoch, True
                 break
+            unjudged = verdict.unjudged
         if judged:
             peers.append(Curve(curve.errors[:stop], curve.seconds[:stop] if curve.seconds else None))
         if trial.state == TrialState.FAIL:

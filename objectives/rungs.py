@@ -7,7 +7,10 @@ hour"):
 - **Nothing to judge by.** With fewer than three trials at a rung only the best goes on, and the first trial to
   reach a rung always does: the first sampled trials train every epoch, whatever they are worth. Here, while
   fewer than ``reduction_factor`` sampled trials reached a rung, the hand designs' errors there join the pool:
-  a trial goes on only if it is in the best third of what is known.
+  a trial goes on only if it is in the best third of what is known. A trial that reaches a rung before any
+  other trial has (with two workers, a sampled trial is often a second ahead of the hand design beside it) is
+  judged there as soon as one has, at its next epochs, until it reaches the next rung
+  (``RungPruner`` keeps such rungs in the trial's user attribute ``unjudged_rungs``).
 - **An epoch is not a price.** A ResNet at batch size 4 trains an epoch in three times the seconds of most
   trials. With ``unit="seconds"`` the rungs are training seconds (the median first epoch x 1, 3, 9, the
   study's own pace), and a trial's value at a rung is its error at the first epoch that ended at or after it:
@@ -29,6 +32,7 @@ from objectives.fair_share import CHOSEN_BY, FAIR
 
 UNITS = ("seconds", "epochs")
 SECONDS_ATTR = "seconds"  # a trial's cumulative training seconds at each epoch's end
+UNJUDGED_ATTR = "unjudged_rungs"  # rungs (indices) a trial reached before any other trial: judged when one does
 
 
 @dataclass(frozen=True)
@@ -94,22 +98,38 @@ def stops_at(mine: float, peers: list[float], references: list[float], reduction
     return mine > sorted(pool)[index]
 
 
+@dataclass(frozen=True)
+class Judgement:
+    stop: float | None  # the rung at which the trial stops, None when it goes on
+    unjudged: tuple[int, ...] = ()  # indices of the rungs it reached with nothing else there yet: judged later
+
+
 def judge(mine: Curve, peers: list[Curve], references: list[Curve], max_epochs: int, reduction_factor: int,
-          unit: str) -> float | None:
-    """The rung at which ``mine`` stops after its last epoch, or None when it goes on."""
+          unit: str, unjudged: tuple[int, ...] = ()) -> Judgement:
+    """Whether ``mine`` stops after its last epoch: at each rung its last epoch crossed, and at each rung of
+    ``unjudged`` (indices into the rungs, from earlier calls' ``Judgement.unjudged``) while it has not crossed a
+    later rung. A rung that no other trial has reached yet is not judged: it is returned in ``unjudged``."""
     pace = None
     if unit == "seconds":
         if mine.seconds is None:
-            return None
+            return Judgement(None)
         peers = [c for c in peers if c.seconds is not None]
         references = [c for c in references if c.seconds is not None]
         pace = statistics.median(c.seconds[0] for c in [mine, *peers, *references])
-    for rung in mine.crossed(rung_points(max_epochs, reduction_factor, unit, pace), unit):
+    points = rung_points(max_epochs, reduction_factor, unit, pace)
+    crossed = [points.index(r) for r in mine.crossed(points, unit)]
+    # A rung waits for company only until the trial reaches the next one.
+    todo = crossed if crossed else [i for i in unjudged if i < len(points)]
+    waiting = []
+    for index in todo:
+        rung = points[index]
         at = [v for v in (c.value_at(rung, unit) for c in peers) if v is not None]
         known = [v for v in (c.value_at(rung, unit) for c in references) if v is not None]
-        if stops_at(mine.value_at(rung, unit), at, known, reduction_factor):
-            return rung
-    return None
+        if not at and not known:
+            waiting.append(index)
+        elif stops_at(mine.value_at(rung, unit), at, known, reduction_factor):
+            return Judgement(rung)
+    return Judgement(None, tuple(waiting))
 
 
 class RungPruner(optuna.pruners.BasePruner):
@@ -135,5 +155,12 @@ class RungPruner(optuna.pruners.BasePruner):
                 references.append(curve)
             elif other.user_attrs.get(CHOSEN_BY) != FAIR:
                 peers.append(curve)
-        return judge(mine, peers, references, self.max_epochs, self.reduction_factor, self.unit) is not None
+        # Kept in the storage, not in this object: on Ray each epoch may ask a pruner of its own. The asking
+        # trial's own copy (``trial``) can be older than the storage, which holds what the last call wrote.
+        storage = study._storage
+        unjudged = tuple(storage.get_trial(trial._trial_id).user_attrs.get(UNJUDGED_ATTR, ()))
+        verdict = judge(mine, peers, references, self.max_epochs, self.reduction_factor, self.unit, unjudged)
+        if verdict.unjudged != unjudged:
+            storage.set_trial_user_attr(trial._trial_id, UNJUDGED_ATTR, list(verdict.unjudged))
+        return verdict.stop is not None
 

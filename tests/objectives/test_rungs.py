@@ -3,7 +3,7 @@ import optuna
 import pytest
 
 from objectives.metrics import Metrics
-from objectives.rungs import Curve, RungPruner, judge, rung_points, stops_at
+from objectives.rungs import UNJUDGED_ATTR, Curve, Judgement, RungPruner, judge, rung_points, stops_at
 from objectives.study import make_pruner
 from objectives.trial import BASELINE_ATTR, EpochReporter, TrialSettings
 
@@ -29,9 +29,9 @@ def test_in_seconds_a_slow_trial_is_compared_with_what_fast_ones_reached_in_the_
     fast = [Curve((10.0, 5.0, 3.0, 2.0), (10.0, 20.0, 30.0, 40.0))] * 3
     slow = Curve((8.0,), (30.0,))
     # After one epoch it beats their epoch 1 (8 < 10): an epoch rule lets it go on ...
-    assert judge(slow, fast, [], max_epochs=12, reduction_factor=3, unit="epochs") is None
+    assert judge(slow, fast, [], max_epochs=12, reduction_factor=3, unit="epochs").stop is None
     # ... but in 30 s they reached 3 px: it stops at the 30 s rung (3 x the median first epoch of 10 s).
-    assert judge(slow, fast, [], max_epochs=12, reduction_factor=3, unit="seconds") == 30.0
+    assert judge(slow, fast, [], max_epochs=12, reduction_factor=3, unit="seconds").stop == 30.0
 
 
 def test_rungs_are_the_typical_first_epoch_times_one_three_nine():
@@ -80,3 +80,37 @@ def test_the_reporter_records_training_seconds_per_epoch():
     reporter(1, metrics(5.0), seconds=12.5)
     reporter(2, metrics(4.0), seconds=25.0)
     assert study.trials[0].user_attrs["seconds"] == [12.5, 25.0]
+
+
+def test_a_trial_first_at_a_rung_is_judged_there_once_another_trial_reaches_it():
+    alone = Curve((35.0,))
+    first = judge(alone, [], [], max_epochs=12, reduction_factor=3, unit="epochs")
+    assert first == Judgement(None, unjudged=(0,))  # nothing to judge by yet: the rung waits
+    # One epoch later a hand design reached epoch 1 at 10 px: the trial's 35 px there stops it.
+    later = Curve((35.0, 34.0))
+    assert judge(later, [], [Curve((10.0,))], 12, 3, "epochs", unjudged=first.unjudged).stop == 1.0
+    # Without company the rung keeps waiting; a trial better than the company goes on and the rung is done.
+    assert judge(later, [], [], 12, 3, "epochs", unjudged=(0,)) == Judgement(None, unjudged=(0,))
+    assert judge(Curve((5.0, 4.0)), [], [Curve((10.0,))], 12, 3, "epochs", unjudged=(0,)) == Judgement(None)
+
+
+def test_a_waiting_rung_is_dropped_once_the_trial_reaches_the_next_rung():
+    # Epoch 3 is the next rung: only it is judged (the trial leads there), not epoch 1's 35 px.
+    curve = Curve((35.0, 20.0, 4.0))
+    company = [Curve((10.0, 8.0, 6.0))]
+    assert judge(curve, [], company, 12, 3, "epochs", unjudged=(0,)) == Judgement(None)
+
+
+def test_the_pruner_judges_a_waiting_rung_when_the_hand_design_beside_it_gets_there():
+    settings = TrialSettings(max_bytes=80 * 1024, max_epochs=12, rungs="epochs")
+    study = optuna.create_study(pruner=make_pruner(settings))
+    sampled = EpochReporter(study.ask(), settings, kb=10.0)
+    hand_trial = study.ask()
+    hand_trial.set_user_attr(BASELINE_ATTR, "unet8-softmax-bn")
+    hand = EpochReporter(hand_trial, settings, kb=70.0)
+    # The sampled trial finishes its first epoch a second before the hand design: Optuna would let it go on.
+    assert sampled(1, metrics(35.0), seconds=16.0) is False
+    assert study.trials[0].user_attrs[UNJUDGED_ATTR] == [0]
+    assert hand(1, metrics(10.0), seconds=17.0) is False
+    # At its next epoch the rung is judged against the hand design's epoch 1: 35 px against 10, it stops.
+    assert sampled(2, metrics(34.0), seconds=32.0) is True
