@@ -18,24 +18,13 @@ import plotly.graph_objects as go
 from scipy.stats import spearmanr
 
 from analysis.figures import family_colour, log_ticks, message_figure
-from objectives.fair_share import MIN_COMPLETE
-from search_space.space import BATCH_SIZE_RANGE
+from objectives.fair_share import BATCH_BINS, MIN_COMPLETE, batch_bin
 from analysis.study_data import StudyInfo, TrialRow, best_feasible, full_budget
 
 MIN_GROUP = MIN_COMPLETE  # the search's fair exploration fills every group to this many
 COLLAPSE_PCK3 = 0.1  # a run that puts fewer than 10 % of keypoints within 3 px has collapsed
 
 
-def _doubling_bins(low: int, high: int) -> tuple[tuple[int, int], ...]:
-    """``(4, 128)`` -> (4, 7), (8, 15), (16, 31), (32, 63), (64, 128): the search's batch sizes by doubling."""
-    bins, start = [], low
-    while start * 2 < high:
-        bins.append((start, start * 2 - 1))
-        start *= 2
-    return (*bins, (start, high))
-
-
-BATCH_BINS = _doubling_bins(*BATCH_SIZE_RANGE)
 
 
 @dataclass(frozen=True)
@@ -229,7 +218,7 @@ def batch_size_question(rows: list[TrialRow], info: StudyInfo) -> Answer:
     title = "Batch size"
     used = [r for r in full_budget(rows, info.max_epochs) if "batch_size" in r.params]
     names = {b: f"batch {b[0]}-{b[1]}" for b in BATCH_BINS}
-    stats = group_stats(used, lambda r: _batch_bin(r.params["batch_size"]), names)
+    stats = group_stats(used, lambda r: batch_bin(r.params["batch_size"]), names)
     sentences = [basis_sentence(rows, used, info)]
     if stats:
         sentences.append("; ".join(s.describe() for s in stats) + ".")
@@ -276,11 +265,6 @@ def _errors(fig: go.Figure) -> list[float]:
     return [y for trace in fig.data for y in (trace.y or ())]
 
 
-def _batch_bin(batch_size: int) -> tuple[int, int]:
-    for low, high in BATCH_BINS:
-        if batch_size <= high:
-            return low, high
-    return BATCH_BINS[-1]
 
 
 def optimizer_question(rows: list[TrialRow], info: StudyInfo) -> Answer:

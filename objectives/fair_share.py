@@ -1,16 +1,20 @@
 """Fair exploration: the top-level choices the original study's questions compare get their share of trials.
 
 TPE spends a study on the shape it finds best (on the shared data 177 of 180 sampled trials were U-Nets), so
-the questions (ResNet or U-Net; does batch norm help, per family; which head, with and without batch norm)
-end with "too few trials to say". The rule: until every group a question compares (each family, each
-family with and without batch norm, each head with and without batch norm) holds ``MIN_COMPLETE`` trials
-that ran every epoch, every ``EVERY``-th trial is chosen by the rule. Its family, batch norm and head are the
-cell whose groups are the thinnest (ties in a fixed order); TPE samples the rest of it as usual (width,
-depth, optimizer, learning rate ...). The other trials, and every trial once the groups are full, are TPE's.
+the questions (ResNet or U-Net; does batch norm help, per family; which head, with and without batch norm;
+does batch size matter) end with "too few trials to say". The rule: until every group a question compares
+(each family, each family with and without batch norm, each head with and without batch norm, the smallest and
+the largest batch sizes) holds ``MIN_COMPLETE`` trials that ran every epoch, every ``EVERY``-th trial is chosen
+by the rule. Its family, batch norm and head (and its batch size, while an end of the batch-size range is
+short: the middle of that end's doubling bin) are the cell whose groups are the thinnest (ties in a fixed
+order); TPE samples the rest of it as usual (width, depth, optimizer, learning rate ...). The other trials,
+and every trial once the groups are full, are TPE's.
 
-A fair trial carries ``chosen_by = "fair share"``. It does not compete at successive halving's rungs (it
-would mostly be stopped there and never answer its question); the reference bar still stops it when it is
-hopeless. The rest of the budget goes where TPE finds the best.
+A fair trial carries ``chosen_by = "fair share"``. It trains every epoch: neither successive halving's rungs
+nor the reference bar stop it (a stopped trial's error is not the group's answer, and the questions compare
+trials trained to the end). A fair trial that diverges settles its group too (it answers "does it collapse?";
+without that a group that always diverges would claim every third trial forever). The rest of the budget
+goes where TPE finds the best.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from objectives.study_reader import finished
 from search_space.config import HEADS
+from search_space.space import BATCH_SIZE_RANGE
 
 CHOSEN_BY = "chosen_by"
 FAIR = "fair share"
@@ -28,33 +33,59 @@ MIN_COMPLETE = 3  # analysis.questions.MIN_GROUP: a group with fewer is "too few
 EVERY = 3  # at most every third trial is chosen by the rule
 
 
-def groups(family: str, batch_norm: bool, head: str) -> tuple[tuple, ...]:
-    """The question groups a trial with these choices counts toward."""
-    return (("family", family), ("family-bn", family, batch_norm), ("head-bn", head, batch_norm))
+def doubling_bins(low: int, high: int) -> tuple[tuple[int, int], ...]:
+    """``(4, 128)`` -> (4, 7), (8, 15), (16, 31), (32, 63), (64, 128): the search's batch sizes by doubling."""
+    bins, start = [], low
+    while start * 2 < high:
+        bins.append((start, start * 2 - 1))
+        start *= 2
+    return (*bins, (start, high))
 
 
-def _choices(trial: FrozenTrial) -> tuple[str, bool, str] | None:
-    params = trial.params or {}
+BATCH_BINS = doubling_bins(*BATCH_SIZE_RANGE)
+BATCH_ENDS = (BATCH_BINS[0], BATCH_BINS[-1])  # the sides of "batch size hardly matters"
+
+
+def batch_bin(batch_size: int) -> tuple[int, int]:
+    """The doubling bin of ``batch_size`` (the largest for anything beyond the range)."""
+    return next((b for b in BATCH_BINS if batch_size <= b[1]), BATCH_BINS[-1])
+
+
+def bin_middle(bin_: tuple[int, int]) -> int:
+    """The batch size a fair trial takes for an end of the range: the bin's geometric middle."""
+    return round((bin_[0] * bin_[1]) ** 0.5)
+
+
+def groups(family: str, batch_norm: bool, head: str, batch: tuple[int, int] | None = None) -> tuple[tuple, ...]:
+    """The question groups a trial with these choices counts toward (``batch``: its batch size's bin)."""
+    cells = (("family", family), ("family-bn", family, batch_norm), ("head-bn", head, batch_norm))
+    return cells + ((("batch", batch),) if batch in BATCH_ENDS else ())
+
+
+def _choices(trial: FrozenTrial) -> tuple[str, bool, str, tuple[int, int] | None] | None:
+    fixed = trial.system_attrs.get("fixed_params", {})  # a waiting (enqueued) trial's
     config = trial.user_attrs.get("config") or {}
-    family = params.get("family", config.get("family"))
-    batch_norm = params.get("batch_norm", config.get("batch_norm"))
-    head = params.get("head", config.get("head"))
-    if family is None or batch_norm is None or head is None:
-        fixed = trial.system_attrs.get("fixed_params", {})  # a waiting (enqueued) trial
-        family, batch_norm, head = fixed.get("family"), fixed.get("batch_norm"), fixed.get("head")
-    return None if family is None or batch_norm is None or head is None else (family, bool(batch_norm), head)
+    found = {}
+    for name in ("family", "batch_norm", "head", "batch_size"):
+        for source in (trial.params or {}, config, fixed):
+            if source.get(name) is not None:
+                found[name] = source[name]
+                break
+    if any(found.get(name) is None for name in ("family", "batch_norm", "head")):
+        return None
+    batch = batch_bin(int(found["batch_size"])) if "batch_size" in found else None
+    return found["family"], bool(found["batch_norm"]), found["head"], batch
 
 
 def group_counts(trials: list[FrozenTrial], max_epochs: int) -> dict[tuple, int]:
-    """Per group: trials that ran every epoch and completed, or whose result the reference bar settled (a
-    collapsed run answers its question: it collapses; without this a group that always collapses would
-    claim every third trial forever), plus fair trials still waiting or running (so the rule does not ask
-    twice for one cell)."""
+    """Per group: trials that ran every epoch and completed, fair trials that diverged (a settled answer: it
+    collapses), plus fair trials still waiting or running (so the rule does not ask twice for one cell)."""
     counts: dict[tuple, int] = {}
     for trial in trials:
+        fair = trial.user_attrs.get(CHOSEN_BY) == FAIR
         full = ((trial.state == TrialState.COMPLETE and trial.user_attrs.get("epochs") == max_epochs)
-                or (trial.state == TrialState.PRUNED and "stopped_by" in trial.user_attrs))
-        pending = trial.state in (TrialState.WAITING, TrialState.RUNNING) and trial.user_attrs.get(CHOSEN_BY) == FAIR
+                or (fair and trial.state == TrialState.FAIL and trial.user_attrs.get("status") == "diverged"))
+        pending = fair and trial.state in (TrialState.WAITING, TrialState.RUNNING)
         choices = _choices(trial)
         if (full or pending) and choices is not None:
             for group in groups(*choices):
@@ -62,16 +93,20 @@ def group_counts(trials: list[FrozenTrial], max_epochs: int) -> dict[tuple, int]
     return counts
 
 
-def next_cell(families: list[str], counts: dict[tuple, int]) -> tuple[str, bool, str] | None:
-    """The (family, batch norm, head) whose groups are the thinnest, or None when every group is full."""
+def next_cell(families: list[str], counts: dict[tuple, int]) -> tuple[str, bool, str, tuple[int, int] | None] | None:
+    """The (family, batch norm, head, batch bin or None) whose groups are the thinnest, or None when every
+    group is full. None for the bin: both ends of the batch-size range are full, TPE picks the batch size."""
     best, best_key = None, None
-    for family, batch_norm, head in itertools.product(sorted(families), (False, True), HEADS):
-        short = [MIN_COMPLETE - counts.get(group, 0) for group in groups(family, batch_norm, head)]
+    for family, batch_norm, head, batch in itertools.product(sorted(families), (False, True), HEADS,
+                                                             (*BATCH_ENDS, None)):
+        if batch is not None and counts.get(("batch", batch), 0) >= MIN_COMPLETE:
+            continue  # fixing a batch size that end does not need would only narrow TPE's search
+        short = [MIN_COMPLETE - counts.get(group, 0) for group in groups(family, batch_norm, head, batch)]
         if max(short) <= 0:
             continue
         key = (-sum(max(s, 0) for s in short), -max(short))
         if best_key is None or key < best_key:
-            best, best_key = (family, batch_norm, head), key
+            best, best_key = (family, batch_norm, head, batch), key
     return best
 
 
@@ -90,7 +125,7 @@ class FairShare:
         if self.target is None or finished(study) < self.target:
             self.maybe_enqueue(study)
 
-    def maybe_enqueue(self, study: optuna.Study) -> tuple[str, bool, str] | None:
+    def maybe_enqueue(self, study: optuna.Study) -> tuple | None:
         trials = study.get_trials(deepcopy=False)
         if any(t.state == TrialState.WAITING for t in trials):
             return None  # hand designs or an earlier fair trial go first
@@ -102,7 +137,9 @@ class FairShare:
             return None
         cell = next_cell(self.families, group_counts(trials, self.max_epochs))
         if cell is not None:
-            family, batch_norm, head = cell
-            study.enqueue_trial({"family": family, "batch_norm": batch_norm, "head": head},
-                                user_attrs={CHOSEN_BY: FAIR})
+            family, batch_norm, head, batch = cell
+            fixed = {"family": family, "batch_norm": batch_norm, "head": head}
+            if batch is not None:
+                fixed["batch_size"] = bin_middle(batch)
+            study.enqueue_trial(fixed, user_attrs={CHOSEN_BY: FAIR})
         return cell

@@ -176,8 +176,10 @@ class EpochReporter:
         self.history: list[float] = []
         self.seconds: list[float] = []  # cumulative training seconds at each epoch's end (the rungs' cost)
         self.started = time.monotonic()
-        # The reference, and the trials fair exploration chose to answer the questions, must reach the end.
-        self.exempt = BASELINE_ATTR in trial.user_attrs or trial.user_attrs.get(CHOSEN_BY) == FAIR
+        # The reference, and the trials fair exploration chose to answer the questions, do not compete at the
+        # rungs; fair trials are not stopped by the reference bar either (a question compares finished trials).
+        self.fair = trial.user_attrs.get(CHOSEN_BY) == FAIR
+        self.exempt = BASELINE_ATTR in trial.user_attrs or self.fair
 
     def __call__(self, epoch: int, metrics: Metrics, seconds: float | None = None) -> bool:
         """``seconds``: training seconds so far, as the worker measured them (default: since this reporter was made,
@@ -194,7 +196,7 @@ class EpochReporter:
         if not self.settings.multi_objective:
             self.trial.report(metrics.mean_px, epoch)
             bar = (reference_bar(metrics.mean_px, epoch, self.trial.number, self.trial.study.get_trials(deepcopy=False))
-                   if self.settings.reference_bar else None)
+                   if self.settings.reference_bar and not self.fair else None)
             if bar is not None:
                 self.trial.set_user_attr("stopped_by", bar)
                 return True

@@ -4,7 +4,8 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-from objectives.fair_share import CHOSEN_BY, EVERY, FAIR, MIN_COMPLETE, FairShare, group_counts, groups, next_cell
+from objectives.fair_share import (BATCH_ENDS, CHOSEN_BY, EVERY, FAIR, MIN_COMPLETE, FairShare, batch_bin, bin_middle,
+                                   group_counts, groups, next_cell)
 from search_space.config import HEADS
 
 
@@ -17,32 +18,61 @@ def full_trial(family: str, batch_norm: bool, head: str, epochs: int = 4, **attr
         user_attrs={"epochs": epochs, **attrs})
 
 
-def test_the_thinnest_cell_is_chosen_and_none_once_every_group_is_full():
-    families = ["resnet", "unet"]
-    assert next_cell(families, {}) == ("resnet", False, "linear")  # all empty: the first in a fixed order
+def full_counts(families):
     counts = {}
     for family in families:
         for batch_norm in (False, True):
             for head in HEADS:
                 for group in groups(family, batch_norm, head):
                     counts[group] = counts.get(group, 0) + MIN_COMPLETE
+    for end in BATCH_ENDS:
+        counts[("batch", end)] = MIN_COMPLETE
+    return counts
+
+
+def test_the_thinnest_cell_is_chosen_and_none_once_every_group_is_full():
+    families = ["resnet", "unet"]
+    assert next_cell(families, {}) == ("resnet", False, "linear", BATCH_ENDS[0])  # all empty: a fixed order
+    counts = full_counts(families)
     assert next_cell(families, counts) is None
     counts[("head-bn", "sigmoid", False)] = MIN_COMPLETE - 1  # sigmoid without batch norm is short
-    family, batch_norm, head = next_cell(families, counts)
-    assert (batch_norm, head) == (False, "sigmoid")
+    family, batch_norm, head, batch = next_cell(families, counts)
+    assert (batch_norm, head, batch) == (False, "sigmoid", None)  # both batch ends full: TPE picks the batch
 
 
-def test_only_full_settled_and_pending_fair_trials_count():
-    def pruned(**attrs):
-        return optuna.trial.create_trial(state=TrialState.PRUNED, params={}, distributions={}, user_attrs={
-            "config": {"family": "resnet", "batch_norm": False, "head": "sigmoid"}, **attrs})
+def test_a_short_end_of_the_batch_range_gets_a_fixed_batch_size_in_its_bin():
+    counts = full_counts(["resnet", "unet"])
+    counts[("batch", BATCH_ENDS[-1])] = 0
+    cell = next_cell(["resnet", "unet"], counts)
+    assert cell[3] == BATCH_ENDS[-1]
+    low, high = BATCH_ENDS[-1]
+    assert low <= bin_middle(BATCH_ENDS[-1]) <= high and batch_bin(bin_middle(BATCH_ENDS[-1])) == BATCH_ENDS[-1]
+    study = optuna.create_study()
+    for number in range(EVERY - 1):  # the sampler's two turns
+        study.tell(study.ask(), 1.0)
+    study.add_trials([full_trial(f, bn, h, epochs=4) for f in ("resnet", "unet") for bn in (False, True)
+                      for h in HEADS for _ in range(MIN_COMPLETE)])
+    fair = FairShare(["resnet", "unet"], max_epochs=4)
+    study.ask()
+    assert fair.maybe_enqueue(study) is not None
+    waiting = study.get_trials(states=(TrialState.WAITING,))[0]
+    assert waiting.system_attrs["fixed_params"]["batch_size"] in (bin_middle(BATCH_ENDS[0]), bin_middle(BATCH_ENDS[-1]))
+
+
+def test_only_full_trials_diverged_fair_trials_and_pending_fair_trials_count():
+    def ended(state, **attrs):
+        return optuna.trial.create_trial(state=state, params={}, distributions={}, user_attrs={
+            "config": {"family": "resnet", "batch_norm": False, "head": "sigmoid", "batch_size": 90}, **attrs})
 
     trials = [full_trial("unet", True, "softmax"), full_trial("unet", True, "softmax", epochs=2),  # not full
-              pruned(), pruned(stopped_by="reference bar: 41.00 px after epoch 2, more than 3x ...")]
+              ended(TrialState.PRUNED, stopped_by="reference bar: 41.00 px after epoch 2, more than 3x ..."),
+              ended(TrialState.FAIL, status="diverged"),  # a sampled trial's divergence: not the rule's answer
+              ended(TrialState.FAIL, status="diverged", **{CHOSEN_BY: FAIR})]
     counts = group_counts(trials, max_epochs=4)
-    # Successive halving's stop says nothing about the group; the reference bar's settles it (it collapsed).
+    # A stopped trial's error is not its group's answer; a fair trial that diverged settles it (it collapses).
     assert counts == {("family", "unet"): 1, ("family-bn", "unet", True): 1, ("head-bn", "softmax", True): 1,
-                      ("family", "resnet"): 1, ("family-bn", "resnet", False): 1, ("head-bn", "sigmoid", False): 1}
+                      ("family", "resnet"): 1, ("family-bn", "resnet", False): 1, ("head-bn", "sigmoid", False): 1,
+                      ("batch", BATCH_ENDS[-1]): 1}
 
 
 def test_a_short_study_gets_every_third_trial_from_the_rule_and_the_groups_fill():
@@ -53,12 +83,14 @@ def test_a_short_study_gets_every_third_trial_from_the_rule_and_the_groups_fill(
         family = trial.suggest_categorical("family", ["mobile", "resnet", "unet"])
         batch_norm = trial.suggest_categorical("batch_norm", [False, True])
         head = trial.suggest_categorical("head", list(HEADS))
+        batch_size = trial.suggest_int("batch_size", 4, 128, log=True)
         trial.set_user_attr("epochs", 4)
         # A landscape TPE exploits: U-Net with batch norm and softmax is best by far.
-        return (family != "unet") + (not batch_norm) + (head != "softmax") + trial.suggest_float("x", 0, 0.1)
+        return ((family != "unet") + (not batch_norm) + (head != "softmax") + abs(batch_size - 20) / 100
+                + trial.suggest_float("x", 0, 0.1))
 
     fair.maybe_enqueue(study)
-    study.optimize(objective, n_trials=60, callbacks=[fair])
+    study.optimize(objective, n_trials=90, callbacks=[fair])
     chosen = [t.user_attrs.get(CHOSEN_BY) == FAIR for t in study.trials]
     assert sum(chosen) * EVERY <= len(chosen) + EVERY  # at most every third trial
     counts = group_counts(study.trials, max_epochs=4)
@@ -68,6 +100,8 @@ def test_a_short_study_gets_every_third_trial_from_the_rule_and_the_groups_fill(
     for head in HEADS:
         for batch_norm in (False, True):
             assert counts.get(("head-bn", head, batch_norm), 0) >= MIN_COMPLETE
+    for end in BATCH_ENDS:  # both ends of the batch-size range, which TPE leaves for the middle
+        assert counts.get(("batch", end), 0) >= MIN_COMPLETE
     assert 0 < sum(chosen)
     # Once the groups are full the rule stops asking: the last trials are all TPE's.
     assert not any(chosen[-10:])

@@ -129,3 +129,25 @@ def test_without_early_stopping_the_reference_bar_stops_nothing():
         reporter(1, hopeless)
         assert reporter(2, hopeless) is stops
         study.tell(trial, 40.0)
+
+
+def test_a_fair_trial_trains_to_the_end_past_the_reference_bar_and_the_rungs():
+    import dataclasses
+
+    from objectives.fair_share import CHOSEN_BY, FAIR
+    from objectives.metrics import Metrics
+    from objectives.study import make_pruner
+    from objectives.trial import EpochReporter, TrialSettings
+
+    settings = TrialSettings(max_bytes=81920, max_epochs=6)
+    study = optuna.create_study(pruner=make_pruner(settings))
+    study.add_trial(optuna.trial.create_trial(value=1.0, user_attrs={"history": [2.0, 1.0, 1.0, 1.0, 1.0, 1.0]}))
+    hopeless = dataclasses.replace(Metrics.failed(), mean_px=40.0)
+    for fair, stops_at in ((False, 1), (True, None)):  # a sampled trial stops at the first rung
+        trial = study.ask()
+        if fair:
+            trial.set_user_attr(CHOSEN_BY, FAIR)  # a sigmoid head without batch norm, asked for by its question
+        reporter = EpochReporter(trial, settings, kb=10.0)
+        stopped = next((epoch for epoch in range(1, 7) if reporter(epoch, hopeless)), None)
+        assert stopped == stops_at
+        study.tell(trial, 40.0)
