@@ -1,4 +1,4 @@
-"""Does the search's validation error pick the configs that generalise? Its top trials, leave-one-team-out.
+r"""Does the search's validation error pick the configs that generalise? Its top trials, leave-one-team-out.
 
     python benchmarks/search_ranking.py --storage sqlite:///runs/rank.db --study rank-tuwr \
         --data ../shared/cones_dataset --top 10 --jobs 2 --png docs/figures/search_ranking.png
@@ -10,11 +10,28 @@ search's error beside the held-out error of every team and the mean over teams. 
 search's error and the mean over teams says how well the search ranks what generalises; the rho against the
 teams the search trained on (not its validation team) is the honest one, since the validation team's
 fold repeats the search's own split. ``--png`` draws the scatter.
+
+    python benchmarks/search_ranking.py --storage sqlite:///runs/int8.db --study int8 \
+        --data ../shared/cones_dataset --top 8 --threads 2 --png docs/figures/search_ranking_int8.png
+
+An int8 study (``runners/search.py --weights int8``) scores each trial by post-training quantization of its float
+training: cheap, but is it honest? For such a study the command measures how well that score ranks what ships.
+Each picked config trains float without the held-out team with the search's recipe, then is calibrated and
+fine-tuned quantization-aware for ``--qat-epochs`` (retrain's default), exported as int8 QDQ and measured through
+ONNX Runtime on the held-out team (``benchmarks/int8_vs_float.py``'s ``run_model``; the float trainings are the
+cached leave-one-team-out runs, so a rerun only quantizes). The held-out teams are ``--teams``, by default the
+study's own validation teams (an int8 run costs minutes per team): there the fold repeats the search's split, so
+the rho says what post-training quantization gets wrong, not what fails to generalise. Prints per trial the
+search's error, the retrained float model's error in torch, the int8 model's error and its weight bytes, then
+Spearman's rho of the search's error against each. Runs go one at a time on ``--threads`` torch threads;
+``--jobs`` is for float32 studies.
 """
 from __future__ import annotations
 
 import json
+import math
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +40,15 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from analysis.study_data import best_feasible, read_trials, study_info  # noqa: E402
-from objectives.study_reader import StudyNotFound, read_study  # noqa: E402
+from objectives.study_reader import StudyNotFound, read_study, study_weights  # noqa: E402
 from benchmarks.generalisation import benchmark  # noqa: E402
+from benchmarks.int8_vs_float import run_model  # noqa: E402
+from cones.types import ConeSet  # noqa: E402
 from objectives.recipe import Recipe  # noqa: E402
-from runners.cli import doc_parser  # noqa: E402
+from runners.cli import UserError, doc_parser, non_negative_int, positive_int, run  # noqa: E402
+from runners.retrain import DEFAULT_QAT_EPOCHS  # noqa: E402
 from search_space.config import Config  # noqa: E402
+from search_space.size import measure  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study", help="study name (default: the storage's only study)")
     parser.add_argument("--data", required=True, metavar="DIR", help="the export the study searched on")
     parser.add_argument("--top", type=int, default=10, help="how many of the best trials (default 10)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at once, one torch thread each")
+    parser.add_argument("--jobs", type=int, default=1, help="float32 studies: runs at once, one torch thread each "
+                                                            "(an int8 study's runs go one at a time, see --threads)")
+    parser.add_argument("--teams", metavar="TEAM,...", help="int8 studies: the held-out teams, comma-separated "
+                        "(default: the study's validation teams). A float32 study holds out every team")
+    parser.add_argument("--qat-epochs", type=non_negative_int, default=DEFAULT_QAT_EPOCHS,
+                        help=f"int8 studies: epochs of quantization-aware fine-tuning after calibration (default "
+                             f"{DEFAULT_QAT_EPOCHS}, retrain's; 0: post-training quantization only)")
+    parser.add_argument("--threads", type=positive_int, help="int8 studies: torch threads for training (default: "
+                                                             "torch's choice)")
     parser.add_argument("--png", metavar="FILE", help="write the scatter of search error against held-out error")
     parser.add_argument("--json", metavar="FILE", help="write the table")
     args = parser.parse_args(argv)
@@ -47,18 +76,29 @@ def main(argv: list[str] | None = None) -> int:
     except StudyNotFound as error:
         raise SystemExit(f"search_ranking: {error}") from None
     info = study_info(study, args.storage)
+    int8 = study_weights(study) == "int8"
+    if args.teams is not None and not int8:
+        raise UserError(f"--teams {args.teams}: {info.name} is a float32 study, ranked leave-one-team-out over "
+                        "every team (benchmarks/generalisation.py trains them all); drop --teams")
     picked = top_trials(read_trials(study), study, info.max_bytes, args.top)
     if len(picked) < 3:
         raise SystemExit(f"search_ranking: {info.name} has {len(picked)} complete trials within the cap; need 3+")
     epochs = info.max_epochs or 12
-    val_teams = set(study.user_attrs.get("val_teams") or [])
+    study_val_teams = study.user_attrs.get("val_teams") or []
+    val_teams = set(study_val_teams)
 
     from cones.load import load_data
     data = load_data(args.data)
-    runs = [(f"#{number}", cfg, "search", Recipe(epochs=epochs)) for number, _, cfg in picked]
-    summary = benchmark(data, data.fingerprint(), runs, seeds=[0], jobs=args.jobs)
-    table = ranking_table(picked, summary, val_teams)
-    print(format_table(table, summary["teams"], val_teams))
+    if int8:
+        teams = held_out_teams(data, args.teams, study_val_teams, args.data)
+        table = int8_ranking(data, picked, Recipe(epochs=epochs), teams, qat_epochs=args.qat_epochs,
+                             cap=info.max_bytes, threads=args.threads)
+        print(format_int8_table(table))
+    else:
+        runs = [(f"#{number}", cfg, "search", Recipe(epochs=epochs)) for number, _, cfg in picked]
+        summary = benchmark(data, data.fingerprint(), runs, seeds=[0], jobs=args.jobs)
+        table = ranking_table(picked, summary, val_teams)
+        print(format_table(table, summary["teams"], val_teams))
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=1) + "\n")
     if args.png:
@@ -115,6 +155,86 @@ def format_table(table: dict, teams: list[str], val_teams: set[str]) -> str:
     return "\n".join(lines)
 
 
+def held_out_teams(data: ConeSet, teams: str | None, val_teams: list[str], data_path: str) -> list[str]:
+    """The teams an int8 study's trials are held out from, one at a time: ``--teams``, else the study's own."""
+    known = sorted(set(data.teams))
+    if len(known) < 2:
+        raise UserError(f"--data {data_path} holds one team ({known[0]}); holding a team out needs 2 or more")
+    if teams is None:
+        if not val_teams:
+            raise UserError(f"the study validated on a random split, not on teams; choose the held-out teams with "
+                            f"--teams (comma-separated; the teams of --data: {', '.join(known)})")
+        unknown = [team for team in val_teams if team not in known]
+        if unknown:
+            raise UserError(f"the study's validation teams {', '.join(unknown)} are not teams of --data {data_path} "
+                            f"(did it search other data?); its teams: {', '.join(known)}. Choose with --teams")
+        return list(dict.fromkeys(val_teams))
+    picked = [team.strip() for team in teams.split(",") if team.strip()]
+    unknown = [team for team in picked if team not in known]
+    if unknown or not picked:
+        raise UserError(f"--teams {', '.join(unknown) or '(none)'}: not a team of --data {data_path}; its teams: "
+                        f"{', '.join(known)}")
+    return list(dict.fromkeys(picked))
+
+
+def int8_ranking(data: ConeSet, picked, recipe: Recipe, teams: list[str], *, qat_epochs: int, cap: int,
+                 threads: int | None, log=print) -> dict:
+    """Every picked trial retrained without each of ``teams``, fine-tuned quantization-aware and measured as int8
+    through ONNX Runtime (``benchmarks.int8_vs_float.run_model``, seed 0), ranked against the search's error."""
+    data_id = data.fingerprint()
+    folds = []
+    with tempfile.TemporaryDirectory() as scratch:  # the ONNX files are measured, not kept
+        for done, (number, _, cfg) in enumerate(picked, 1):
+            for team in teams:
+                fold = run_model(data, data_id, cfg, "int8", recipe, team, 0, qat_epochs,
+                                 Path(scratch) / f"{number}-{team}.onnx", cap, threads, log)
+                fold.pop("onnx_file", None)
+                folds.append({"trial": number, "team": team, **fold})
+                figure = f"{fold['onnx']['mean_px']:.3f} px int8" if fold["status"] == "ok" else fold["reason"]
+                log(f"[{done}/{len(picked)}] #{number} held out {team}: {figure}")
+    table = int8_table(picked, folds, teams)
+    table.update(epochs=recipe.epochs, qat_epochs=qat_epochs, folds=folds)
+    return table
+
+
+def int8_table(picked, folds: list[dict], teams: list[str]) -> dict:
+    """Per trial the search's error, the retrained float and int8 errors (means over ``teams``; a diverged run
+    counts as inf, ranked last) and the int8 weight bytes; Spearman's rho of the search's error against both."""
+    trials = []
+    for number, error, cfg in picked:
+        mine = {f["team"]: f for f in folds if f["trial"] == number}
+        per_team = {team: {"float_px": mine[team]["float_torch_mean_px"],
+                           "int8_px": mine[team]["onnx"]["mean_px"] if mine[team]["status"] == "ok" else math.inf}
+                    for team in teams}
+        done = [f for f in mine.values() if f["status"] == "ok"]
+        trials.append({"trial": number, "search_px": error, "teams": per_team,
+                       "float_px": float(np.mean([per_team[t]["float_px"] for t in teams])),
+                       "int8_px": float(np.mean([per_team[t]["int8_px"] for t in teams])),
+                       "weight_bytes": done[0]["weight_bytes"] if done else measure(cfg, weights="int8").weight_bytes,
+                       "diverged": [f["reason"] for f in mine.values() if f["status"] != "ok"]})
+    search = [t["search_px"] for t in trials]
+    rho_int8 = spearmanr(search, [t["int8_px"] for t in trials])
+    rho_float = spearmanr(search, [t["float_px"] for t in trials])
+    return {"weights": "int8", "teams": list(teams), "trials": trials,
+            "rho_int8": float(rho_int8.statistic), "p_int8": float(rho_int8.pvalue),
+            "rho_float": float(rho_float.statistic), "p_float": float(rho_float.pvalue)}
+
+
+def format_int8_table(table: dict) -> str:
+    lines = [f"{'trial':>6} {'search px':>9} {'float px':>8} {'int8 px':>8} {'weight bytes':>12}"]
+    for t in table["trials"]:
+        lines.append(f"{'#' + str(t['trial']):>6} {t['search_px']:>9.3f} {t['float_px']:>8.3f} {t['int8_px']:>8.3f} "
+                     f"{t['weight_bytes']:>12,}" + (f"  diverged: {'; '.join(t['diverged'])}" if t["diverged"] else ""))
+    lines.append("search px: the search's score (post-training quantization); float px: the retrained float model "
+                 "in torch")
+    lines.append(f"int8 px: it calibrated, {table['qat_epochs']} quantization-aware epochs, int8 QDQ in ONNX Runtime; "
+                 f"held out {', '.join(table['teams'])}" + (" (mean over them)" if len(table["teams"]) > 1 else ""))
+    lines.append(f"Spearman rho, search error vs retrained int8: {table['rho_int8']:+.2f} (p = {table['p_int8']:.2f})")
+    lines.append(f"Spearman rho, search error vs retrained float: {table['rho_float']:+.2f} "
+                 f"(p = {table['p_float']:.2f})")
+    return "\n".join(lines)
+
+
 def draw(table: dict, path: str, study_name: str) -> None:
     from matplotlib.figure import Figure
 
@@ -123,19 +243,26 @@ def draw(table: dict, path: str, study_name: str) -> None:
     figure = Figure(figsize=(6, 4.5), dpi=110)
     axis = figure.subplots()
     search = [t["search_px"] for t in table["trials"]]
-    key = "others_px" if "rho_others" in table else "mean_px"
-    held_out = [t[key] for t in table["trials"]]
+    if table.get("weights") == "int8":
+        held_out = [t["int8_px"] for t in table["trials"]]
+        rho = table["rho_int8"]
+        xlabel = "search error, post-training quantization (px)"
+        ylabel = f"retrained int8 error, ONNX Runtime, held out {', '.join(table['teams'])} (px)"
+    else:
+        key = "others_px" if "rho_others" in table else "mean_px"
+        held_out = [t[key] for t in table["trials"]]
+        rho = table.get("rho_others", table["rho_mean"])
+        what = f"held out {', '.join(table['others'])}" if "rho_others" in table else "mean over held-out teams"
+        xlabel, ylabel = "search validation error (px)", f"leave-one-team-out error, {what} (px)"
     axis.scatter(search, held_out, color="#1f77b4")
     for t, x, y in zip(table["trials"], search, held_out):
         axis.annotate(f"#{t['trial']}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
-    rho = table.get("rho_others", table["rho_mean"])
-    what = f"held out {', '.join(table['others'])}" if "rho_others" in table else "mean over held-out teams"
-    axis.set_xlabel("search validation error (px)")
-    axis.set_ylabel(f"leave-one-team-out error, {what} (px)")
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
     axis.set_title(f"{study_name}: top {len(search)} trials, Spearman rho {rho:+.2f}", fontsize=10)
     axis.grid(alpha=0.3)
     save_figure(figure, path)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "search_ranking"))
