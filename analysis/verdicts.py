@@ -64,6 +64,7 @@ class Ablation:
     name: str
     source: str  # "study NAME trial N"
     best: dict  # the best config the variants change
+    configs: dict  # variant -> its config (a dict), the variants not run yet included
     changes: dict  # variant -> what it changes, for a reader
     errors: dict
     failed: dict
@@ -72,8 +73,24 @@ class Ablation:
         """(label, seed -> result) of the run whose ``decision`` is ``value``: the best or its variant."""
         name = BEST if self.best.get(decision) == value else f"{decision}={value}"
         label = f"best ({decision} {value})" if name == BEST else name
+        return label, self._runs(name, failures)
+
+    def arm_where(self, label: str, failures: bool = False, **values) -> tuple[str, dict]:
+        """(label, seed -> result) of the run whose config has ``values`` (family="resnet", batch_norm=False):
+        of the best and the variants that have them, the one whose config differs from the best's in the fewest
+        fields (the best first on a tie, then the study's order), so that the arm changes as little else as
+        there is; the label gains its name. No config has them: (label, {})."""
+        configs = {BEST: self.best, **self.configs}
+        matching = [name for name, cfg in configs.items() if all(cfg.get(k) == v for k, v in values.items())]
+        if not matching:
+            return label, {}
+        name = min(matching, key=lambda n: sum(configs[n].get(k) != self.best.get(k)
+                                               for k in set(configs[n]) | set(self.best)))
+        return f"{label} ({name})", self._runs(name, failures)
+
+    def _runs(self, name: str, failures: bool) -> dict:
         runs = self.failed if failures else self.errors
-        return label, {seed: result for (variant, seed), result in runs.items() if variant == name}
+        return {seed: result for (variant, seed), result in runs.items() if variant == name}
 
 
 @dataclass(frozen=True)
@@ -275,19 +292,57 @@ def ablation_batch_norm(ab: Ablation) -> Verdict:
     return ablation_versus(ab, ab.arm("batch_norm", True), ab.arm("batch_norm", False), beats)
 
 
+def _missing(ab: Ablation, arms: Sequence[tuple[str, dict]]) -> Verdict | None:
+    """Cannot tell, naming the arms without a finished run (an ablation from before the interaction variants has
+    no such variant); None when every arm has one."""
+    missing = [label for label, runs in arms if not runs]
+    if not missing:
+        return None
+    return Verdict(CANNOT_TELL, f"{' and '.join(missing)}: no finished run in ablation {ab.name!r}; rerunning "
+                                f"runners/ablate.py with the same options adds {'it' if len(missing) == 1 else 'them'}")
+
+
 def ablation_batch_norm_unet(ab: Ablation) -> Verdict:
-    return Verdict(CANNOT_TELL, f"the ablation flips batch norm in the best's family ({ab.best.get('family')}) only: "
-                                "it has no second family to compare the gain with")
+    """U-Net's gain from batch norm (mean without - mean with, over the seeds both arms trained) against
+    ResNet's, each arm the config nearest the best's with that family and batch norm (the best, its batch_norm
+    variant, the other family's variant and its interaction variant); the spread is sqrt of the sum of the four
+    arms' sample variances over those seeds. An arm that diverged on every seed has no mean: cannot tell."""
+    arms = {(family, bn): ab.arm_where(f"{family} {'with' if bn else 'without'} BN", family=family, batch_norm=bn)
+            for family in ("unet", "resnet") for bn in (True, False)}
+    missing = _missing(ab, list(arms.values()))
+    if missing:
+        return missing
+    dead = [label for label, runs in arms.values() if all(e is None for e in runs.values())]
+    if dead:
+        return Verdict(CANNOT_TELL, f"{' and '.join(dead)} diverged on every seed: no mean to take a gain from "
+                                    "(the ablation table shows which arm trains at all)")
+    gains, spreads, figures = {}, [], []
+    for family in ("unet", "resnet"):
+        (on_label, on), (off_label, off) = arms[family, True], arms[family, False]
+        common = sorted(s for s in on if on[s] is not None and off.get(s) is not None)
+        if len(common) < 2:
+            return Verdict(CANNOT_TELL, f"{on_label} and {off_label} both trained on {len(common)} seed(s): a "
+                                        "spread needs two")
+        with_bn, without = [on[s] for s in common], [off[s] for s in common]
+        gains[family] = statistics.fmean(without) - statistics.fmean(with_bn)
+        spreads += [spread(with_bn), spread(without)]
+        figures.append(f"{on_label} mean {statistics.fmean(with_bn):.3f} px, {off_label} "
+                       f"{statistics.fmean(without):.3f} px over {len(common)} common seeds: batch norm gains "
+                       f"{gains[family]:+.3f} px")
+    diff = gains["unet"] - gains["resnet"]
+    combined = math.sqrt(sum(sd ** 2 for sd in spreads))
+    said = SUPPORTED if diff > combined else REFUTED if diff < -combined else CANNOT_TELL
+    return Verdict(said, "; ".join(figures) + f"; unet's gain - resnet's {diff:+.3f} px, combined spread of the "
+                                              f"four arms {combined:.3f}")
 
 
 def ablation_collapse(ab: Ablation) -> Verdict:
-    """Sigmoid without batch norm against the same config with another head: only where the best has no BN."""
-    if ab.best.get("batch_norm"):
-        return Verdict(CANNOT_TELL, "the best has batch norm, so no ablation run has a sigmoid head without it "
-                                    "(each variant changes one decision)")
-    reference = "linear" if ab.best.get("head") == "sigmoid" else ab.best.get("head")
-    return ablation_versus(ab, ab.arm("head", "sigmoid", failures=True), ab.arm("head", reference, failures=True),
-                           collapses, _rate_of)
+    """Sigmoid without batch norm against sigmoid with it on how often runs fail, each arm the config nearest
+    the best's with a sigmoid head and that batch norm (the best, its head or batch_norm variant, or the
+    sigmoid interaction variant), whether the best has batch norm or not."""
+    without = ab.arm_where("sigmoid without BN", failures=True, head="sigmoid", batch_norm=False)
+    with_bn = ab.arm_where("sigmoid with BN", failures=True, head="sigmoid", batch_norm=True)
+    return _missing(ab, (without, with_bn)) or ablation_versus(ab, without, with_bn, collapses, _rate_of)
 
 
 def ablation_softmax(ab: Ablation) -> Verdict:
@@ -321,11 +376,12 @@ QUESTIONS = (
              "supported: the error with batch norm is lower than without beyond the spread; refuted: higher beyond it",
              search_batch_norm, ablation_batch_norm),
     Question("batch_norm_unet", "... and helps U-Net more than ResNet",
-             "supported: batch norm lowers U-Net's median by more than ResNet's, beyond the combined spread of the "
-             "four groups; refuted: by less, beyond it", search_batch_norm_unet, ablation_batch_norm_unet),
+             "supported: batch norm lowers U-Net's error (search: median; ablation: mean over seeds, U-Net and "
+             "ResNet near the best's config) by more than ResNet's, beyond the combined spread of the four groups; "
+             "refuted: by less, beyond it", search_batch_norm_unet, ablation_batch_norm_unet),
     Question("sigmoid_collapse", "A sigmoid head without batch norm collapses",
-             f"{FAILS}; supported: sigmoid-without-BN runs fail more often than the reference (search: sigmoid with "
-             "BN; ablation: the same config with the best's head, or linear) beyond the spread; refuted: no more often",
+             f"{FAILS}; supported: sigmoid-without-BN runs fail more often than sigmoid-with-BN runs (ablation: the "
+             "configs nearest the best's with a sigmoid head) beyond the spread; refuted: no more often",
              search_collapse, ablation_collapse),
     Question("softmax", "A softmax head helps",
              "supported: softmax's error is lower than each other head's beyond the spread; refuted: another head's "
@@ -357,18 +413,21 @@ def find_ablation(storage: str, name: str) -> optuna.Study | None:
 
 def read_ablation(study: optuna.Study) -> Ablation:
     """The finished runs as ``objectives.ablation.finished_runs`` keeps them (each pair's first result), and
-    whether each collapsed or diverged."""
+    whether each collapsed or diverged; the variants' configs from the study's ``variants`` attribute (an older
+    study without it: those its runs recorded)."""
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
     errors = finished_runs(trials)
-    failed, changes = {}, {}
+    failed, changes, recorded = {}, {}, {}
     for t in trials:
         key = (t.user_attrs.get(VARIANT_ATTR), t.user_attrs.get(SEED_ATTR))
         changes.setdefault(key[0], t.user_attrs.get("change"))
+        if key[0] is not None and "config" in t.user_attrs:
+            recorded.setdefault(key[0], t.user_attrs["config"])
         if key in errors and key not in failed and (is_usable(t) or t.user_attrs.get("status") == "diverged"):
             failed[key] = 1 if errors[key] is None else int(t.user_attrs.get("val_pck3", 1.0) < COLLAPSE_PCK3)
     attrs = study.user_attrs
-    return Ablation(study.study_name, str(attrs.get(ABLATION_OF)), dict(attrs.get("best_config") or {}), changes,
-                    errors, failed)
+    return Ablation(study.study_name, str(attrs.get(ABLATION_OF)), dict(attrs.get("best_config") or {}),
+                    dict(attrs.get("variants") or recorded), changes, errors, failed)
 
 
 def ablate_command(info: StudyInfo) -> str:

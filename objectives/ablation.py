@@ -13,9 +13,17 @@ Every value a decision is changed to comes from the search space (``search_space
   head, the only loss those heads have);
 - ``batch_size``: the space's smallest and the original study's (``Config``'s default, 64), the learning rate
   scaled linearly (lr * bs / bs0) and clamped to the space's range;
-- ``optimizer``: every other optimizer (sgd and rmsprop use the best's ``momentum``).
+- ``optimizer``: every other optimizer (sgd and rmsprop use the best's ``momentum``);
+- ``interaction``: two decisions at once, for the two questions one-decision variants cannot answer. "Batch
+  norm helps U-Net more than ResNet" needs both families with batch norm on and off: the best covers its own
+  family at its batch norm and the ``batch_norm`` variant the other setting, so each of resnet and unet that is
+  not the best's family gets its ``family`` variant with batch norm flipped
+  (``family=resnet+batch_norm=False``). "A sigmoid head without batch norm collapses" needs a sigmoid head with
+  and without it: unless the best's head is sigmoid, the sigmoid ``head`` variant with batch norm flipped
+  (``head=sigmoid+batch_norm=False``).
 
-A variant over the cap is left out, with the reason.
+A variant over the cap is left out, with the reason, as is an interaction variant whose config another
+variant already has.
 
 The verdict: a change is better (or worse) when its mean over seeds is lower (higher) than the best's mean over
 the same seeds by more than the combined spread, sqrt(sd_best^2 + sd_variant^2) of the sample standard
@@ -37,7 +45,8 @@ from search_space.space import BATCH_SIZE_RANGE, LR_RANGE, MAX_WIDTH, MIN_WIDTH
 ABLATION_OF = "ablation_of"  # an ablation study's user attribute: the study and trial (or file) it is around
 
 BEST = "best"
-DECISIONS = ("family", "batch_norm", "head", "batch_size", "optimizer")
+DECISIONS = ("family", "batch_norm", "head", "batch_size", "optimizer", "interaction")
+INTERACTION_FAMILIES = ("resnet", "unet")  # the families "batch norm helps U-Net more than ResNet" compares
 # The space's smallest batch and the original study's (the hand designs trained with Config's default).
 BATCH_SIZES = (BATCH_SIZE_RANGE[0], Config.batch_size)
 VARIANT_ATTR, SEED_ATTR = "variant", "seed"  # the user attributes (and parameters) naming a run
@@ -45,15 +54,16 @@ VARIANT_ATTR, SEED_ATTR = "variant", "seed"  # the user attributes (and paramete
 
 @dataclass(frozen=True)
 class Variant:
-    name: str  # "best", "family=unet", "batch_size=4": the ablation study's ``variant`` parameter
+    name: str  # "best", "family=unet", "family=unet+batch_norm=True": the ablation study's ``variant`` parameter
     decision: str  # the decision it changes, one of DECISIONS, or "best"
     change: str  # what changed, for a reader: "unet w19 d2", "batch 4, lr 1.2e-03 (x0.2)"
     config: Config
 
 
 def variants(best: Config, max_bytes: int) -> tuple[list[Variant], list[tuple[str, str]]]:
-    """The best itself first, then one variant per other value of each decision, in ``DECISIONS`` order; and
-    (name, reason) of the variants left out (over the cap, or no width of the family fits it)."""
+    """The best itself first, then one variant per other value of each decision, in ``DECISIONS`` order (the
+    two-decision ``interaction`` ones last); and (name, reason) of the variants left out (over the cap, no width
+    of the family fits it, or an interaction variant with the config of another)."""
     from search_space.registry import searched_families
     from search_space.size import weight_bytes
 
@@ -66,15 +76,43 @@ def variants(best: Config, max_bytes: int) -> tuple[list[Variant], list[tuple[st
     found += [head_variant(best, head) for head in HEADS if head != best.head]
     found += [batch_variant(best, size) for size in BATCH_SIZES if size != best.batch_size]
     found += [_one(best, "optimizer", name, f"optimizer {name}") for name in OPTIMIZERS if name != best.optimizer]
+    found += interaction_variants(best, target, max_bytes)
     kept, skipped = [], []
     for item in found:
         if isinstance(item, tuple):
             skipped.append(item)
         elif weight_bytes(item.config) > max_bytes:
             skipped.append((item.name, f"{weight_bytes(item.config)} weight bytes > cap {max_bytes}"))
+        elif item.decision == "interaction" and any(v.config == item.config for v in kept):
+            twin = next(v.name for v in kept if v.config == item.config)
+            skipped.append((item.name, f"the same config as {twin}"))
         else:
             kept.append(item)
     return kept, skipped
+
+
+def interaction_variants(best: Config, target: int, max_bytes: int) -> list[Variant | tuple[str, str]]:
+    """The two-decision variants (the module docstring says which and why), or (name, why not) where the
+    variant they build on cannot be made."""
+    flipped = not best.batch_norm
+    also = f"batch_norm={flipped}"
+    switch = f"batch norm {'on' if flipped else 'off'}"
+    found: list[Variant | tuple[str, str]] = []
+    for family in INTERACTION_FAMILIES:
+        if family == best.family:  # the best and the batch_norm variant have both settings already
+            continue
+        base = family_variant(best, family, target, max_bytes)
+        if isinstance(base, tuple):
+            found.append((f"{base[0]}+{also}", base[1]))
+        else:
+            found.append(Variant(f"{base.name}+{also}", "interaction", f"{base.change}, {switch}",
+                                 base.config.replace(batch_norm=flipped)))
+    if best.head != "sigmoid":  # else the batch_norm variant is the sigmoid head with it flipped
+        base = head_variant(best, "sigmoid")
+        note = base.change.removeprefix("head sigmoid")  # the loss note last: the table cuts a change at 44 characters
+        found.append(Variant(f"{base.name}+{also}", "interaction", f"head sigmoid, {switch}{note}",
+                             base.config.replace(batch_norm=flipped)))
+    return found
 
 
 def _one(best: Config, decision: str, value, change: str, **also) -> Variant:
@@ -130,7 +168,8 @@ def batch_variant(best: Config, batch_size: int) -> Variant:
 
 
 def select(found: Sequence[Variant], wanted: str | None) -> list[Variant]:
-    """The best and the variants ``wanted`` names (comma-separated decisions or variant names); all without it."""
+    """The best and the variants ``wanted`` names (comma-separated decisions or variant names: a name has no
+    comma, "family=resnet+batch_norm=True" included); all without it."""
     if not wanted:
         return list(found)
     items = [item.strip() for item in wanted.split(",") if item.strip()]
@@ -213,7 +252,8 @@ def verdict(row: dict, is_best: bool) -> str:
 
 def format_table(rows: Sequence[dict]) -> str:
     """The table a person reads: change, size, runs, mean +- spread, min-max, against the best, verdict."""
-    lines = [f"{'variant':<18} {'change':<44} {'KB':>5} {'runs':>4} {'mean px':>8} {'sd':>6} {'min-max':>13} "
+    width = name_width(rows)
+    lines = [f"{'variant':<{width}} {'change':<44} {'KB':>5} {'runs':>4} {'mean px':>8} {'sd':>6} {'min-max':>13} "
              f"{'vs best':>15}  verdict"]
     for row in rows:
         mean = _px(row["mean_px"], 8)
@@ -222,9 +262,14 @@ def format_table(rows: Sequence[dict]) -> str:
         against = (f"{row['diff_px']:+.3f} ({row['relative']:+.1%})" if row["diff_px"] is not None
                    and row["variant"] != BEST else "")
         runs = f"{len(row['seeds'])}" + (f" ({row['diverged']} diverged)" if row["diverged"] else "")
-        lines.append(f"{row['variant']:<18} {row['change'][:44]:<44} {row['weight_bytes'] / BYTES_PER_KB:5.1f} {runs:>4} "
-                     f"{mean} {sd} {span:>13} {against:>15}  {row['verdict']}")
+        lines.append(f"{row['variant']:<{width}} {row['change'][:44]:<44} {row['weight_bytes'] / BYTES_PER_KB:5.1f} "
+                     f"{runs:>4} {mean} {sd} {span:>13} {against:>15}  {row['verdict']}")
     return "\n".join(lines)
+
+
+def name_width(rows: Sequence[dict]) -> int:
+    """The variant column's width: the longest name ("family=resnet+batch_norm=False"), at least 18."""
+    return max([18] + [len(row["variant"]) for row in rows])
 
 
 def _px(value: float | None, width: int) -> str:

@@ -1,5 +1,6 @@
-"""Ablation around a search's best config: change one decision at a time, retrain each variant and the best
-itself with several seeds on the search's split, and report what each change does to the held-out error.
+"""Ablation around a search's best config: change one decision at a time (two, for two questions), retrain each
+variant and the best itself with several seeds on the search's split, and report what each change does to the
+held-out error.
 
     python runners/ablate.py --study real-tuwr --storage sqlite:///runs/real200.db --data ../shared/cones_dataset
     python runners/ablate.py --config best.json --data ../shared/cones_dataset --val-teams tuwr --seeds 3
@@ -7,8 +8,11 @@ itself with several seeds on the search's split, and report what each change doe
 
 The variants (objectives/ablation.py, values read from the search space): every other family at about the
 best's weight bytes, batch norm flipped, every other output head, batch size 4 and 64 with the learning rate
-scaled linearly, every other optimizer; none over the study's cap. ``--variants head,batch_size`` keeps some
-(decisions or variant names as --list prints them); the best itself always runs.
+scaled linearly, every other optimizer; then the two-decision ``interaction`` ones that two questions need:
+ResNet and U-Net each with batch norm on and off (the other family's variant with batch norm flipped), and a
+sigmoid head with and without batch norm (the sigmoid variant with batch norm flipped); none over the study's
+cap. ``--variants head,interaction`` keeps some (decisions or variant names as --list prints them, such as
+``family=resnet+batch_norm=False``); the best itself always runs.
 
 Each run trains as the search trained its trials (its augmentation and cosine schedule, the trial's epochs
 unless --epochs) for the whole budget, without early stopping, and is scored at its last epoch on what the
@@ -17,11 +21,12 @@ The seeds are the study's seed and the ones after it (the best's first run has t
 
 The runs are an Optuna study of their own in the same storage (``<study>-ablation``, or ``--name``), one
 trial per (variant, seed) with parameters ``variant`` and ``seed``, so optuna-dashboard shows it. Rerunning
-the command trains only the runs not yet finished (a larger --seeds adds runs); Ctrl-C keeps the finished
-ones. One line per finished run: runs done / to train, elapsed, time left, the best mean so far. At the end,
-the table: each change's mean and spread over seeds, its difference to the best's mean over the same seeds,
-and a verdict: better or worse when the difference exceeds sqrt(sd_best^2 + sd_variant^2), else "cannot
-tell at this spread". ``--json FILE`` writes it too.
+the command trains only the runs not yet finished (a larger --seeds adds runs, a newer version's variants add
+theirs, which carry ``variant`` as a user attribute only: Optuna keeps a parameter's choices fixed); Ctrl-C
+keeps the finished ones. One line per finished run: runs done / to train, elapsed, time left, the best mean so
+far. At the end, the table: each change's mean and spread over seeds, its difference to the best's mean over
+the same seeds, and a verdict: better or worse when the difference exceeds sqrt(sd_best^2 + sd_variant^2),
+else "cannot tell at this spread". ``--json FILE`` writes it too.
 """
 from __future__ import annotations
 
@@ -38,8 +43,8 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from objectives.ablation import (ABLATION_OF, SEED_ATTR, VARIANT_ATTR, Variant, finished_runs, format_table,
-                                 select, table, variants)
+from objectives.ablation import (ABLATION_OF, DECISIONS, SEED_ATTR, VARIANT_ATTR, Variant, finished_runs,
+                                 format_table, name_width, select, table, variants)
 from objectives.progress import describe_config
 from objectives.study import open_storage
 from objectives.study_reader import is_usable, read_study
@@ -91,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = table(plan.chosen, finished_runs(study.get_trials(deepcopy=False)), plan.seeds)
     print(f"\nablation {plan.name!r} of {plan.source}: {plan.epochs} epochs, seeds "
           f"{', '.join(map(str, plan.seeds))}, held-out mean px at the last epoch\n{format_table(rows)}")
+    width = max([name_width(rows)] + [len(name) for name, _ in plan.skipped])
     for name, reason in plan.skipped:
-        print(f"{name:<18} left out: {reason}")
+        print(f"{name:<{width}} left out: {reason}")
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(summary_record(plan, args.storage, rows), indent=1) + "\n")
@@ -112,7 +118,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="hold these teams out instead of the study's split (space- or comma-separated)")
     p.add_argument("--seeds", type=positive_int, default=3, help="training seeds per variant (default 3)")
     p.add_argument("--epochs", type=positive_int, help="epochs of every run (default: the best trial's)")
-    p.add_argument("--variants", help="comma-separated decisions or variant names to train (default: all)")
+    p.add_argument("--variants", help=f"comma-separated decisions ({', '.join(DECISIONS)}) or variant names as "
+                                      "--list prints them, to train (default: all)")
     p.add_argument("--name", help="the ablation's study (default: <study>-ablation)")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
     p.add_argument("--list", action="store_true", help="print the variants and stop")
@@ -167,9 +174,11 @@ def describe_plan(plan: Plan, record: dict) -> str:
              + (f", {searched:.3f} px in the search" if searched is not None else ""),
              f"{len(plan.chosen)} variants x {len(plan.seeds)} seeds = {len(plan.chosen) * len(plan.seeds)} runs of "
              f"{plan.epochs} epochs, held out: {held}"]
-    lines += [f"  {v.name:<18} {v.change:<48} {measure(v.config).weight_bytes / BYTES_PER_KB:5.1f} KB"
+    width = max(len(name) for name in [v.name for v in plan.chosen] + [name for name, _ in plan.skipped])
+    wide = max(len(v.change) for v in plan.chosen)
+    lines += [f"  {v.name:<{width}} {v.change:<{wide}} {measure(v.config).weight_bytes / BYTES_PER_KB:5.1f} KB"
               for v in plan.chosen]
-    lines += [f"  {name:<18} left out: {reason}" for name, reason in plan.skipped]
+    lines += [f"  {name:<{width}} left out: {reason}" for name, reason in plan.skipped]
     return "\n".join(lines)
 
 
@@ -194,7 +203,8 @@ def read_data(args: argparse.Namespace, record: dict, plan: Plan):
 
 
 def open_ablation(url: str, plan: Plan, data_id: str) -> optuna.Study:
-    """The ablation's study, created or continued; a continued one must be the same ablation."""
+    """The ablation's study, created or continued; a continued one must be the same ablation, though it may
+    gain variants (a newer version of ``objectives.ablation.variants``): each variant it had keeps its config."""
     check_storage(url, must_exist=False)
     setting = json.loads(json.dumps({
         ABLATION_OF: plan.source, "best_config": plan.best.to_dict(), "max_bytes": plan.max_bytes,
@@ -206,9 +216,17 @@ def open_ablation(url: str, plan: Plan, data_id: str) -> optuna.Study:
     if ABLATION_OF not in earlier and study.get_trials(deepcopy=False):
         raise UserError(f"study {plan.name!r} in {url} is not an ablation; pick another --name")
     for key, value in setting.items():  # what the source is called may change (a moved file); what it is may not
-        if key != ABLATION_OF and key in earlier and earlier[key] != value:
-            raise UserError(f"ablation {plan.name!r} was run with another {key} ({json.dumps(earlier[key])[:120]}); "
-                            "use the same options to continue it, or --name NEW for a new ablation")
+        if key in (ABLATION_OF, "variants") or key not in earlier or earlier[key] == value:
+            continue
+        raise UserError(f"ablation {plan.name!r} was run with another {key} ({json.dumps(earlier[key])[:120]}); "
+                        "use the same options to continue it, or --name NEW for a new ablation")
+    had = earlier.get("variants", {})
+    for name, config in had.items():
+        if name in setting["variants"] and setting["variants"][name] != config:
+            raise UserError(f"ablation {plan.name!r} was run with another config of variant {name} "
+                            f"({json.dumps(config)[:120]}); use the same options to continue it, or --name NEW for "
+                            "a new ablation")
+    setting["variants"] = {**had, **setting["variants"]}  # the earlier ones first, as the table lists them
     for key, value in setting.items():
         study.set_user_attr(key, value)
     with warnings.catch_warnings():
@@ -249,7 +267,7 @@ def train_queued(study: optuna.Study, plan: Plan, total: int, threads: int | Non
     previous_sigterm = signal.signal(signal.SIGTERM, interrupt)  # `kill` stops like Ctrl-C
     try:
         with QuietExpectedFailures() as quiet:  # a diverged run's line says so; no traceback for it
-            study.optimize(RunVariant([v.name for v in plan.found], settings, train_set, val_set), n_trials=total,
+            study.optimize(RunVariant(variant_choices(study, plan), settings, train_set, val_set), n_trials=total,
                            callbacks=[quiet, RunProgress(plan, total)], catch=(TrialDiverged,))
     except KeyboardInterrupt:
         print("\nablate: interrupted: the running run is recorded FAIL (status 'interrupted'), finished runs are "
@@ -260,11 +278,20 @@ def train_queued(study: optuna.Study, plan: Plan, total: int, threads: int | Non
     return True
 
 
+def variant_choices(study: optuna.Study, plan: Plan) -> list[str]:
+    """The choices of the ``variant`` parameter: those the study's runs have it with (Optuna refuses other
+    choices for a parameter of the same study, so variants gained later are not among them), else the plan's."""
+    for trial in study.get_trials(deepcopy=False):
+        if VARIANT_ATTR in trial.distributions:
+            return list(trial.distributions[VARIANT_ATTR].choices)
+    return [v.name for v in plan.found]
+
+
 class RunVariant:
     """The objective: train the queued (variant, seed) as the search trains a trial, for the whole budget."""
 
     def __init__(self, names: list[str], settings: TrialSettings, train_set, val_set):
-        self.names, self.settings = names, settings
+        self.names, self.settings = names, settings  # the ``variant`` parameter's choices
         self.train_set, self.val_set = train_set, val_set
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -272,7 +299,8 @@ class RunVariant:
         if VARIANT_ATTR not in attrs:
             raise RuntimeError("another process took this ablation's queued runs; run one ablate command per "
                                "ablation at a time")
-        trial.suggest_categorical(VARIANT_ATTR, self.names)
+        if attrs[VARIANT_ATTR] in self.names:  # else a variant gained later: only its user attribute names it
+            trial.suggest_categorical(VARIANT_ATTR, self.names)
         seed = trial.suggest_int(SEED_ATTR, attrs[SEED_ATTR], attrs[SEED_ATTR])
         try:
             result = train(Config.from_dict(attrs["config"]), self.train_set, self.val_set, self.settings.max_epochs,

@@ -10,9 +10,10 @@ from optuna.trial import TrialState
 from analysis.report import TWICE_TITLE, main
 from analysis.study_data import read_trials, study_info
 from analysis.verdicts import (CANNOT_TELL, REFUTED, SUPPORTED, Ablation, TwiceRow, Verdict, rule_row,
-                               ablation_batch_norm, ablation_batch_size, ablation_collapse, ablation_family,
-                               ablation_softmax, answer_twice, find_ablation, read_ablation, search_batch_norm_unet,
-                               search_batch_size, search_collapse, search_family, search_softmax)
+                               ablation_batch_norm, ablation_batch_norm_unet, ablation_batch_size, ablation_collapse,
+                               ablation_family, ablation_softmax, answer_twice, find_ablation, read_ablation,
+                               search_batch_norm_unet, search_batch_size, search_collapse, search_family,
+                               search_softmax)
 from objectives.ablation import ABLATION_OF, compare
 
 BEST = {"family": "unet", "batch_norm": True, "head": "softmax", "batch_size": 20, "optimizer": "adam"}
@@ -88,11 +89,19 @@ def test_batch_size_hardly_matters_when_within_the_spread(build):
     assert verdict_of(search_batch_size, build, {small: (2.0, 2.1, 1.9), large: (3.0, 3.1, 2.9)}).verdict == REFUTED
 
 
+def config_of(variant: str, best: dict) -> dict:
+    """The config a variant name says: "family=resnet+batch_norm=False" is the best with those two values."""
+    values = dict(change.split("=") for change in variant.split("+") if variant != "best")
+    parsed = {k: v == "True" if v in ("True", "False") else int(v) if v.isdigit() else v for k, v in values.items()}
+    return {**best, **parsed}
+
+
 def ablation(runs: dict[str, tuple], best: dict = BEST, collapsed: tuple[str, ...] = ()) -> Ablation:
     """An ablation over seeds 0, 1, ...: variant -> its error per seed (None: diverged)."""
     errors = {(v, seed): e for v, es in runs.items() for seed, e in enumerate(es)}
     failed = {key: int(e is None or key[0] in collapsed) for key, e in errors.items()}
-    return Ablation("cones-ablation", "study cones trial 0", best, {}, errors, failed)
+    configs = {v: config_of(v, best) for v in runs}
+    return Ablation("cones-ablation", "study cones trial 0", best, configs, {}, errors, failed)
 
 
 def test_the_ablation_decides_the_family_against_the_bests_runs():
@@ -115,13 +124,69 @@ def test_a_variant_diverging_on_every_seed_loses():
     assert ablation_batch_norm(ablation({"best": (1.5, 1.6), "batch_norm=False": (None, None)})).verdict == SUPPORTED
 
 
-def test_the_ablation_tests_the_sigmoid_collapse_only_where_the_best_has_no_batch_norm():
+def test_an_arm_by_config_is_the_matching_variant_nearest_the_best():
+    ab = ablation({"best": (1.5,), "batch_norm=False": (2.0,), "head=sigmoid+batch_norm=False": (3.0,)})
+    assert ab.arm_where("unet without BN", family="unet", batch_norm=False) == (
+        "unet without BN (batch_norm=False)", {0: 2.0})
+    assert ab.arm_where("unet with BN", family="unet", batch_norm=True) == ("unet with BN (best)", {0: 1.5})
+    assert ab.arm_where("resnet with BN", family="resnet", batch_norm=True) == ("resnet with BN", {})
+
+
+UNET_AND_RESNET = ("best", "batch_norm=False", "family=resnet", "family=resnet+batch_norm=False")
+
+
+def four_arms(unet_gain: float, resnet_gain: float, jitter: float = 0.01) -> dict[str, tuple]:
+    """unet with BN (the best), unet without, resnet with, resnet without: BN lowers each family's error by its
+    gain; ``jitter`` is the spread over seeds."""
+    centres = (1.5, 1.5 + unet_gain, 2.0, 2.0 + resnet_gain)
+    return {v: (c - jitter, c, c + jitter) for v, c in zip(UNET_AND_RESNET, centres)}
+
+
+def test_batch_norm_helping_unet_more_than_resnet_in_the_ablation():
+    got = ablation_batch_norm_unet(ablation(four_arms(0.6, 0.1)))
+    assert got.verdict == SUPPORTED
+    assert "unet with BN (best) mean 1.500 px, unet without BN (batch_norm=False) 2.100 px" in got.figures
+    assert "batch norm gains +0.600 px" in got.figures and "batch norm gains +0.100 px" in got.figures
+    assert "unet's gain - resnet's +0.500 px, combined spread of the four arms 0.020" in got.figures
+    assert ablation_batch_norm_unet(ablation(four_arms(0.1, 0.6))).verdict == REFUTED
+    assert ablation_batch_norm_unet(ablation(four_arms(0.6, 0.5, jitter=0.2))).verdict == CANNOT_TELL
+
+
+def test_batch_norm_unet_cannot_tell_without_an_arm_and_names_it():
+    runs = four_arms(0.6, 0.1)
+    del runs["family=resnet+batch_norm=False"]
+    got = ablation_batch_norm_unet(ablation(runs))
+    assert got == Verdict(CANNOT_TELL, "resnet without BN: no finished run in ablation 'cones-ablation'; rerunning "
+                                       "runners/ablate.py with the same options adds it")
+
+
+def test_batch_norm_unet_cannot_tell_when_an_arm_diverged_on_every_seed():
+    got = ablation_batch_norm_unet(ablation({**four_arms(0.6, 0.1), "batch_norm=False": (None, None, None)}))
+    assert got.verdict == CANNOT_TELL and got.figures.startswith("unet without BN (batch_norm=False) diverged")
+
+
+def test_sigmoid_without_batch_norm_collapses_in_the_ablation_when_the_best_has_it():
+    runs = {"best": (1.5, 1.6, 1.4), "head=sigmoid": (2.0, 2.1, 1.9),
+            "head=sigmoid+batch_norm=False": (20.0, 21.0, 19.0)}
+    got = ablation_collapse(ablation(runs, collapsed=("head=sigmoid+batch_norm=False",)))
+    assert got.verdict == SUPPORTED
+    assert got.figures.startswith("sigmoid without BN (head=sigmoid+batch_norm=False) 3 of 3 seeds collapsed or "
+                                  "diverged vs sigmoid with BN (head=sigmoid) 0 of 3")
+    assert ablation_collapse(ablation(runs)).verdict == REFUTED  # it trained on every seed
+
+
+def test_sigmoid_without_batch_norm_collapses_in_the_ablation_when_the_best_has_none():
     no_bn = {**BEST, "batch_norm": False, "head": "linear"}
-    runs = {"best": (1.5, 1.6, 1.4), "head=sigmoid": (20.0, 21.0, 19.0)}
+    runs = {"best": (1.5, 1.6, 1.4), "head=sigmoid": (20.0, 21.0, 19.0),
+            "head=sigmoid+batch_norm=True": (2.0, 2.1, 1.9)}
     assert ablation_collapse(ablation(runs, no_bn, collapsed=("head=sigmoid",))).verdict == SUPPORTED
-    assert ablation_collapse(ablation(runs, no_bn)).verdict == REFUTED  # it trained on every seed
-    assert ablation_collapse(ablation(runs)).figures.startswith("the best has batch norm")
-    assert ablation_collapse(ablation(runs)).verdict == CANNOT_TELL
+    assert ablation_collapse(ablation(runs, no_bn)).verdict == REFUTED
+
+
+def test_the_collapse_cannot_tell_without_sigmoid_and_batch_norm_and_names_the_arm():
+    got = ablation_collapse(ablation({"best": (1.5, 1.6, 1.4), "head=sigmoid": (2.0, 2.1, 1.9)}))
+    assert got.verdict == CANNOT_TELL
+    assert got.figures.startswith("sigmoid without BN: no finished run in ablation 'cones-ablation'; rerunning")
 
 
 def test_the_ablation_softmax_and_batch_size():
@@ -160,7 +225,7 @@ def add_run(study: optuna.Study, variant: str, seed: int, error: float | None, p
     """One run as runners/ablate.py records it: parameters and user attributes variant and seed; a diverged run is
     FAIL with status 'diverged'."""
     attrs = {"variant": variant, "seed": seed, "decision": variant.split("=")[0], "change": f"change {variant}",
-             "status": "ok" if error is not None else "diverged"}
+             "config": config_of(variant, BEST), "status": "ok" if error is not None else "diverged"}
     if error is not None:
         attrs.update(val_mean_px=error, val_pck3=pck3)
     study.add_trial(optuna.trial.create_trial(
@@ -168,9 +233,11 @@ def add_run(study: optuna.Study, variant: str, seed: int, error: float | None, p
         state=TrialState.COMPLETE if error is not None else TrialState.FAIL, value=error, user_attrs=attrs))
 
 
-def make_ablation(url: str, name: str = "cones-ablation", source: str = "study cones trial 0") -> optuna.Study:
+def make_ablation(url: str, name: str = "cones-ablation", source: str = "study cones trial 0",
+                  variants: tuple[str, ...] = VARIANT.choices) -> optuna.Study:
     study = optuna.create_study(study_name=name, storage=url)
-    for key, value in {ABLATION_OF: source, "best_config": BEST, "variants": {}}.items():
+    configs = {v: config_of(v, BEST) for v in variants}
+    for key, value in {ABLATION_OF: source, "best_config": BEST, "variants": configs}.items():
         study.set_user_attr(key, value)
     for seed, (best, resnet) in enumerate(((1.5, 2.0), (1.6, 2.1), (1.4, 1.9))):
         add_run(study, "best", seed, best)
@@ -197,8 +264,17 @@ def storages(tmp_path_factory, build):
 def test_read_ablation_keeps_errors_and_failures(storages):
     got = read_ablation(find_ablation(storages, "cones"))
     assert got.best == BEST and got.changes["family=resnet"] == "change family=resnet"
+    assert list(got.configs) == list(VARIANT.choices)  # the study's variants, run or not
+    assert got.configs["batch_norm=False"] == {**BEST, "batch_norm": False}
     assert got.errors[("best", 2)] == 1.4 and got.errors[("head=sigmoid", 0)] is None
     assert (got.failed[("head=sigmoid", 0)], got.failed[("head=sigmoid", 1)], got.failed[("best", 0)]) == (1, 1, 0)
+
+
+def test_read_ablation_takes_the_runs_configs_without_the_variants_attribute(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    make_ablation(url, variants=())
+    assert read_ablation(optuna.load_study(study_name="cones-ablation", storage=url)).configs == {
+        v: config_of(v, BEST) for v in ("best", "family=resnet", "head=sigmoid")}
 
 
 def test_an_ablation_under_another_name_is_found_by_its_source(storages):

@@ -1,13 +1,14 @@
-"""objectives/ablation.py: each variant changes one decision and fits the cap; the runs a study holds; the
-table's figures and verdicts."""
+"""objectives/ablation.py: each variant changes one decision (an interaction variant two) and fits the cap; the
+runs a study holds; the table's figures and verdicts."""
 from __future__ import annotations
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from objectives.ablation import (BATCH_SIZES, BEST, DECISIONS, finished_runs, select, table, variants, verdict,
-                                 widest_within)
+import objectives.ablation as ablation
+from objectives.ablation import (BATCH_SIZES, BEST, DECISIONS, Variant, finished_runs, select, table, variants,
+                                 verdict, widest_within)
 from search_space.config import HEADS, OPTIMIZERS, Config
 from search_space.registry import searched_families
 from search_space.size import max_bytes, weight_bytes
@@ -29,22 +30,80 @@ def changed(a: Config, b: Config) -> set[str]:
     return {key for key, value in a.to_dict().items() if b.to_dict()[key] != value}
 
 
+def singles(best: Config) -> list:
+    return [v for v in variants(best, CAP)[0][1:] if v.decision != "interaction"]
+
+
+def interactions(best: Config) -> dict:
+    return {v.name: v for v in variants(best, CAP)[0] if v.decision == "interaction"}
+
+
 @pytest.mark.parametrize("name", BESTS)
 def test_every_variant_changes_one_decision_and_fits_the_cap(name):
     best = BESTS[name]
     found, skipped = variants(best, CAP)
     assert found[0].name == BEST and found[0].config == best and not skipped
     assert len({v.name for v in found}) == len(found)
-    for variant in found[1:]:
-        assert variant.decision in DECISIONS
+    assert all("," not in v.name for v in found)  # --variants is comma-separated
+    assert [v.decision for v in found[1:]] == sorted((v.decision for v in found[1:]), key=DECISIONS.index)
+    assert all(weight_bytes(v.config) <= CAP for v in found)
+    for variant in singles(best):
         assert variant.decision in changed(best, variant.config) <= TOUCHES[variant.decision], variant.name
-        assert weight_bytes(variant.config) <= CAP
+
+
+@pytest.mark.parametrize("name", BESTS)
+def test_no_two_variants_have_the_same_config(name):
+    configs = [v.config for v in variants(BESTS[name], CAP)[0]]
+    assert len(set(configs)) == len(configs)
+
+
+@pytest.mark.parametrize("name", BESTS)
+def test_the_variants_have_both_families_and_a_sigmoid_head_with_and_without_batch_norm(name):
+    configs = [v.config for v in variants(BESTS[name], CAP)[0]]
+    assert {(c.family, c.batch_norm) for c in configs} >= {(f, bn) for f in ("resnet", "unet") for bn in (True, False)}
+    assert {c.batch_norm for c in configs if c.head == "sigmoid"} == {True, False}
+
+
+def test_a_unet_with_batch_norm_and_softmax_gains_resnet_and_sigmoid_without_batch_norm():
+    best = BESTS["unet softmax ce"]
+    found = interactions(best)
+    assert list(found) == ["family=resnet+batch_norm=False", "head=sigmoid+batch_norm=False"]
+    resnet, sigmoid = found.values()
+    family = next(v for v in variants(best, CAP)[0] if v.name == "family=resnet")
+    assert resnet.config == family.config.replace(batch_norm=False)  # the family variant, batch norm flipped
+    assert {"family", "batch_norm"} <= changed(best, resnet.config) <= TOUCHES["family"] | {"batch_norm"}
+    assert resnet.change == f"{family.change}, batch norm off"
+    assert changed(best, sigmoid.config) == {"head", "loss", "batch_norm"} and sigmoid.config.loss == "mse"
+    assert sigmoid.change.startswith("head sigmoid, batch norm off")
+    assert all(weight_bytes(v.config) <= CAP and v.decision == "interaction" for v in found.values())
+
+
+def test_a_resnet_best_gains_unet_with_batch_norm_flipped():
+    best = BESTS["resnet linear sgd"]
+    found = interactions(best)
+    assert list(found) == ["family=unet+batch_norm=True", "head=sigmoid+batch_norm=True"]
+    assert {"family", "batch_norm"} <= changed(best, found["family=unet+batch_norm=True"].config)
+    assert found["family=unet+batch_norm=True"].config.family == "unet"
+
+
+def test_a_mobile_sigmoid_best_gains_both_families_with_batch_norm_flipped_and_no_sigmoid_one():
+    assert list(interactions(BESTS["mobile expand 3"])) == ["family=resnet+batch_norm=True",
+                                                            "family=unet+batch_norm=True"]
+
+
+def test_an_interaction_variant_with_another_variants_config_is_left_out(monkeypatch):
+    best = BESTS["unet softmax ce"]
+    twin = Variant("twin", "interaction", "batch norm off again", best.replace(batch_norm=False))
+    monkeypatch.setattr(ablation, "interaction_variants", lambda *args: [twin])
+    found, skipped = variants(best, CAP)
+    assert "twin" not in {v.name for v in found}
+    assert skipped == [("twin", "the same config as batch_norm=False")]
 
 
 @pytest.mark.parametrize("name", BESTS)
 def test_every_other_value_of_each_decision_is_tried(name):
     best = BESTS[name]
-    values = {(v.decision, getattr(v.config, v.decision)) for v in variants(best, CAP)[0][1:]}
+    values = {(v.decision, getattr(v.config, v.decision)) for v in singles(best)}
     assert {f for d, f in values if d == "family"} == set(searched_families()) - {best.family}
     assert {h for d, h in values if d == "head"} == set(HEADS) - {best.head}
     assert {o for d, o in values if d == "optimizer"} == set(OPTIMIZERS) - {best.optimizer}
@@ -85,7 +144,9 @@ def test_a_variant_over_the_cap_is_left_out_with_the_reason():
     found, skipped = variants(best, weight_bytes(best))  # a cap the best just fits
     assert all(weight_bytes(v.config) <= weight_bytes(best) for v in found)
     assert dict(skipped) == {"family=resnet": "no resnet model fits the cap of 1740 bytes",
-                             "family=unet": "no unet model fits the cap of 1740 bytes"}
+                             "family=unet": "no unet model fits the cap of 1740 bytes",
+                             "family=resnet+batch_norm=True": "no resnet model fits the cap of 1740 bytes",
+                             "family=unet+batch_norm=True": "no unet model fits the cap of 1740 bytes"}
 
 
 def test_select_keeps_the_best_and_the_named_decisions_or_variants():
@@ -95,6 +156,13 @@ def test_select_keeps_the_best_and_the_named_decisions_or_variants():
     assert select(found, None) == found
     with pytest.raises(ValueError, match="'colour' is not a decision or variant.*batch_norm"):
         select(found, "colour")
+
+
+def test_select_takes_the_interaction_decision_and_its_names():
+    found = variants(BESTS["unet softmax ce"], CAP)[0]
+    assert [v.name for v in select(found, "interaction")] == [BEST, "family=resnet+batch_norm=False",
+                                                              "head=sigmoid+batch_norm=False"]
+    assert [v.name for v in select(found, "head=sigmoid+batch_norm=False")] == [BEST, "head=sigmoid+batch_norm=False"]
 
 
 def run_trial(variant: str, seed: int, error: float | None, state=TrialState.COMPLETE, status="ok"):

@@ -9,6 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 import runners.ablate as ablate
+from objectives.ablation import variants
 from objectives.train import train as real_train
 from runners.cli import run
 from search_space.config import Config
@@ -155,3 +156,33 @@ def test_a_continued_ablation_must_keep_its_setting(searched, capsys):
                 "batch_norm")
     assert "was run with another epochs" in err and "--name NEW" in err
     assert "is an ablation" in fails(capsys, "--study", "search-ablation", "--storage", searched)
+
+
+def without_interactions(best: Config, cap: int):
+    """``objectives.ablation.variants`` as it was before the interaction variants."""
+    found, skipped = variants(best, cap)
+    return [v for v in found if v.decision != "interaction"], skipped
+
+
+def test_a_continued_ablation_may_gain_variants(searched, monkeypatch):
+    monkeypatch.setattr(ablate, "variants", without_interactions)  # the ablation an earlier version ran
+    assert ablate.main(["--study", "search", "--storage", searched, *FAST, "--variants", "batch_norm"]) == 0
+    old = list(ablation(searched).user_attrs["variants"])
+    monkeypatch.setattr(ablate, "variants", variants)
+    gained = "family=resnet+batch_norm=True"
+    assert ablate.main(["--study", "search", "--storage", searched, *FAST, "--variants", gained]) == 0
+    study = ablation(searched)
+    new = [v.name for v in variants(BEST, max_bytes(80))[0] if v.decision == "interaction"]
+    assert gained in new and list(study.user_attrs["variants"]) == old + new
+    run = study.get_trials()[-1]
+    assert (run.state, run.user_attrs["variant"]) == (TrialState.COMPLETE, gained)
+    assert "variant" not in run.params  # Optuna keeps the choices the parameter's first runs had
+
+
+def test_a_continued_ablation_whose_variant_changed_its_config_is_refused(searched, capsys):
+    ablate.main(["--study", "search", "--storage", searched, *FAST, "--variants", "batch_norm"])
+    study = ablation(searched)
+    configs = study.user_attrs["variants"]
+    study.set_user_attr("variants", {**configs, "batch_norm=True": {**configs["batch_norm=True"], "lr": 0.5}})
+    err = fails(capsys, "--study", "search", "--storage", searched, *FAST, "--variants", "batch_norm")
+    assert "another config of variant batch_norm=True" in err and "--name NEW" in err
