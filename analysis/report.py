@@ -147,7 +147,8 @@ def twice_section(rows: list[TrialRow], info: StudyInfo) -> Section:
         "One rule for both (the ablation table's): a difference beyond the combined spread sqrt(sd_a^2 + sd_b^2) "
         "decides, anything within it cannot tell. The search compares the medians of its completed full-budget "
         "trials, which differ in every other decision too; the ablation compares means over the same seeds of the "
-        "best config and its one-decision variants."]
+        "best config and its variants (one decision changed; two for the questions that need it: the other "
+        "family and the sigmoid head with batch norm flipped)."]
     if twice.ablation is None:
         sentences.append(f"No ablation of study {info.name} in this storage yet, so only the search answers.")
     else:
