@@ -146,8 +146,11 @@ class RungPruner(optuna.pruners.BasePruner):
         mine = Curve.of(trial)
         if mine is None:
             return False
-        peers, references = [], []
+        peers, references, unjudged = [], [], ()
         for other in study.get_trials(deepcopy=False):
+            if other.number == trial.number:
+                # The storage's copy: the asking trial's own (``trial``) can be older than what the last call wrote.
+                unjudged = tuple(other.user_attrs.get(UNJUDGED_ATTR, ()))
             curve = Curve.of(other) if other.number != trial.number else None
             if curve is None:
                 continue
@@ -155,12 +158,8 @@ class RungPruner(optuna.pruners.BasePruner):
                 references.append(curve)
             elif other.user_attrs.get(CHOSEN_BY) != FAIR:
                 peers.append(curve)
-        # Kept in the storage, not in this object: on Ray each epoch may ask a pruner of its own. The asking
-        # trial's own copy (``trial``) can be older than the storage, which holds what the last call wrote.
-        storage = study._storage
-        unjudged = tuple(storage.get_trial(trial._trial_id).user_attrs.get(UNJUDGED_ATTR, ()))
         verdict = judge(mine, peers, references, self.max_epochs, self.reduction_factor, self.unit, unjudged)
-        if verdict.unjudged != unjudged:
-            storage.set_trial_user_attr(trial._trial_id, UNJUDGED_ATTR, list(verdict.unjudged))
+        if verdict.unjudged != unjudged:  # kept in the storage, not in this object: on Ray each epoch may ask another
+            study._storage.set_trial_user_attr(trial._trial_id, UNJUDGED_ATTR, list(verdict.unjudged))
         return verdict.stop is not None
 
