@@ -12,13 +12,15 @@ Each rule set runs ``runners/search.py`` as a user would (a fresh study in its o
 
 - ``today``: the hand designs first, then Optuna's successive halving alone (``--reference-first --rungs optuna
   --no-reference-bar --no-fair-share``);
-- ``new``: the defaults (the hand designs beside the search; the first trials judged against the hand designs at
-  successive halving's rungs; the reference bar stops settled trials, hand designs included; fair exploration).
+- ``new``: the defaults (the hand designs beside the search; the first sampled trial is the product's starting
+  point, ``search_space/start.py``; the first trials judged against the hand designs at successive halving's
+  rungs; the reference bar stops settled trials, hand designs included; fair exploration).
 
 Then it reads each study: the best complete trial's validation error by wall-clock minutes since the first
 trial started (hand designs included, as a user sees it), when a sampled trial first beat every hand design's
-full-budget result (the best in any of the seed's studies: the new rules stop hand designs that fall far
-behind, at an error above it), when the study first held a trial within 5% of the run's best, and how many
+full-budget result (the best in any of the seed's studies under --out: the new rules stop hand designs that
+fall far behind, at an error above it), and when a trial the sampler chose itself did (not the starting point,
+which on the shared data was found by a search on the same split), when the study first held a trial within 5% of the run's best, and how many
 trials finished. ``--json FILE`` writes the table.
 """
 from __future__ import annotations
@@ -34,10 +36,13 @@ from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+from objectives.fair_share import CHOSEN_BY  # noqa: E402
+from objectives.study import STARTING  # noqa: E402
 from runners.cli import doc_parser, positive_float, positive_int  # noqa: E402
 
 # "today": the rules before issue 16, as the issue measured them.
-RULES = {"today": ["--no-reference-bar", "--no-fair-share", "--reference-first", "--rungs", "optuna"], "new": []}
+RULES = {"today": ["--no-reference-bar", "--no-fair-share", "--reference-first", "--rungs", "optuna",
+                   "--no-starting-point"], "new": []}
 MARKS = (5, 10, 20, 30, 60)
 NEAR = 1.05  # "within 5% of the run's best"
 
@@ -74,11 +79,12 @@ def main(argv: list[str] | None = None) -> int:
                                    check=False)
             rows.append({"rule": rule, "seed": seed, "storage": f"sqlite:///{db}"})
     for row in rows:
+        # One bar for every rule set of a seed: the best hand design trained to the end in any of the seed's
+        # studies under --out, run now or before (the new rules stop hand designs once far behind, at an error
+        # above their full-budget one).
+        studies = sorted(out.glob(f"*-s{row['seed']}.db"))
+        bar = min(milestones(f"sqlite:///{db}")["hand_design_best_px"] for db in studies)
         row["whole_run"] = milestones(row["storage"])
-    for row in rows:
-        # One bar for every rule set of a seed: the best hand design trained to the end in any of them (the new
-        # rules stop hand designs once far behind, at an error above their full-budget one).
-        bar = min(r["whole_run"]["hand_design_best_px"] for r in rows if r["seed"] == row["seed"])
         row.update(milestones(row["storage"], args.minutes, bar), bar_px=bar)
     print(format_table(rows))
     for seed in sorted({row["seed"] for row in rows}):
@@ -102,36 +108,38 @@ def milestones(storage: str, minutes: float = math.inf, bar: float | None = None
     trials = study.get_trials(deepcopy=False)
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
     if not starts:
-        return {"best": {}, "beat_hand_designs_min": None, "within_5pct_min": None, "finished": 0, "best_px": None,
+        return {"best": {}, "beat_hand_designs_min": None, "sampler_beat_min": None, "within_5pct_min": None, "finished": 0, "best_px": None,
                 "hand_design_best_px": math.inf, "minutes": 0.0}
     origin = min(starts)
     done = sorted(((t.datetime_complete - origin).total_seconds() / 60, t.user_attrs["val_mean_px"],
-                   "baseline" in t.user_attrs)
+                   "baseline" in t.user_attrs, t.user_attrs.get(CHOSEN_BY) == STARTING)
                   for t in trials if t.state == TrialState.COMPLETE and t.datetime_complete is not None
                   and "val_mean_px" in t.user_attrs and (t.datetime_complete - origin).total_seconds() <= minutes * 60)
-    best = {mark: min((e for m, e, _ in done if m <= mark), default=None) for mark in MARKS}
-    reference = min((e for _, e, hand in done if hand), default=math.inf)
-    beat = next((m for m, e, hand in done if not hand and e < (reference if bar is None else bar)), None)
+    best = {mark: min((e for m, e, *_ in done if m <= mark), default=None) for mark in MARKS}
+    reference = min((e for _, e, hand, _ in done if hand), default=math.inf)
+    bar = reference if bar is None else bar
+    beat = next((m for m, e, hand, _ in done if not hand and e < bar), None)
+    searched = next((m for m, e, hand, start in done if not (hand or start) and e < bar), None)
     finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.datetime_complete is not None
                    and (t.datetime_complete - origin).total_seconds() <= minutes * 60 for t in trials)
-    best_px = min((e for _, e, _ in done), default=None)
-    near = next((m for m, e, _ in done if e <= NEAR * best_px), None) if best_px is not None else None
+    best_px = min((e for _, e, *_ in done), default=None)
+    near = next((m for m, e, *_ in done if e <= NEAR * best_px), None) if best_px is not None else None
     ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
-    return {"best": best, "beat_hand_designs_min": beat, "within_5pct_min": near, "finished": finished,
+    return {"best": best, "beat_hand_designs_min": beat, "sampler_beat_min": searched, "within_5pct_min": near, "finished": finished,
             "best_px": best_px, "hand_design_best_px": reference,
             "minutes": min(minutes, (max(ends) - origin).total_seconds() / 60) if ends else 0.0}
 
 
 def format_table(rows: list[dict]) -> str:
     head = f"{'rules':<6} {'seed':>4} " + " ".join(f"{f'{m} min':>8}" for m in MARKS) + \
-        f" {'beat hand designs':>18} {'within 5% of best':>18} {'trials':>6}"
+        f" {'beat hand designs':>18} {'the sampler beat':>16} {'within 5% of best':>18} {'trials':>6}"
     lines = [head]
     for row in rows:
         cells = " ".join(f"{row['best'].get(m):>8.3f}" if row["best"].get(m) is not None else f"{'-':>8}"
                          for m in MARKS)
-        beat = f"{row['beat_hand_designs_min']:.1f} min" if row["beat_hand_designs_min"] is not None else "not yet"
-        near = f"{row['within_5pct_min']:.1f} min" if row.get("within_5pct_min") is not None else "-"
-        lines.append(f"{row['rule']:<6} {row['seed']:>4} {cells} {beat:>18} {near:>18} {row['finished']:>6}")
+        beat, own, near = (f"{row[key]:.1f} min" if row.get(key) is not None else "not yet"
+                           for key in ("beat_hand_designs_min", "sampler_beat_min", "within_5pct_min"))
+        lines.append(f"{row['rule']:<6} {row['seed']:>4} {cells} {beat:>18} {own:>16} {near:>18} {row['finished']:>6}")
     return "\n".join(lines)
 
 

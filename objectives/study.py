@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from search_space.baselines import hand_designs
 from search_space.config import BYTES_PER_KB
 from search_space.space import SearchSpace, trial_params
+from search_space.start import starting_point
 from objectives.fair_share import CHOSEN_BY
 from objectives.rungs import RungPruner
 from objectives.study_reader import finished, study_weights
@@ -210,6 +211,32 @@ class ReferenceQueue:
         name, cfg = pending[0]
         _enqueue(study, name, cfg)
         return name
+
+
+STARTING = "starting point"  # chosen_by of the study's first sampled trial (search_space/start.py)
+
+
+class StartingPoint:
+    """A fresh study's first sampled trial is ``search_space.start.STARTING_POINT``: call before each trial is
+    asked for, after ``ReferenceQueue`` (so with two workers one trains a hand design, the other the starting
+    point). It waits while a trial is queued (the hand designs run first with ``--reference-first``). Nothing is
+    queued once the study holds a sampled trial (a continued study has its own start), nor when the starting
+    point is not in the study's space."""
+
+    def __init__(self, space: SearchSpace, target: int | None = None):
+        self.cfg, self.target = starting_point(space), target
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
+        if self.target is None or finished(study) < self.target:
+            self.maybe_enqueue(study)
+
+    def maybe_enqueue(self, study: optuna.Study) -> bool:
+        trials = study.get_trials(deepcopy=False)
+        if (self.cfg is None or any(t.state == TrialState.WAITING for t in trials)
+                or any(BASELINE_ATTR not in t.user_attrs for t in trials)):
+            return False
+        study.enqueue_trial(trial_params(self.cfg), user_attrs={CHOSEN_BY: STARTING})
+        return True
 
 
 def describe(study: optuna.Study, settings: TrialSettings, data: str, split: str, val_teams, val_fraction: float,

@@ -34,7 +34,8 @@ from cones.coco import DEFAULT_MARGIN
 from objectives.fair_share import FairShare
 from objectives.progress import Progress, summary
 from objectives.rungs import UNITS
-from objectives.study import SAMPLERS, ReferenceQueue, describe, enqueue_hand_designs, open_storage, open_study
+from objectives.study import (SAMPLERS, ReferenceQueue, StartingPoint, describe, enqueue_hand_designs, open_storage,
+                              open_study)
 from objectives.study_reader import finished
 from objectives.trial import Objective, TrialDiverged, TrialSettings
 from search_space.config import WEIGHT_FORMATS
@@ -87,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="let the sampler choose every trial's family, batch norm and head (default: until each "
                         "question's group holds 3 full trials, every third trial fills the thinnest; "
                         "objectives/fair_share.py)")
+    p.add_argument("--no-starting-point", action="store_true",
+                   help="let the sampler choose a fresh study's first trial too (default: the best design the product "
+                        "knows, search_space/start.py)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="trials at once; above 1 they run on Ray Tune (default 1: in this process)")
     p.add_argument("--ray-address", default=None, help="join a Ray cluster ('auto' or HOST:PORT) instead of a local one")
@@ -209,10 +213,13 @@ def run_trials(args: argparse.Namespace, study, storage, settings: TrialSettings
 
 
 def turns(args: argparse.Namespace, space: SearchSpace, settings: TrialSettings) -> tuple:
-    """What queues trials before the sampler's turn, in order: the hand designs beside the search, fair exploration."""
+    """What queues trials before the sampler's turn, in order: the hand designs beside the search, the starting
+    point, fair exploration."""
     queues = []
     if not (args.no_baselines or args.reference_first):
         queues.append(ReferenceQueue(space, target=args.trials))
+    if not args.no_starting_point:
+        queues.append(StartingPoint(space, target=args.trials))
     if not args.no_fair_share:
         queues.append(FairShare(space.families(), settings.max_epochs, target=args.trials))
     return tuple(queues)

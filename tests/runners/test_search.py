@@ -21,6 +21,7 @@ from objectives.trial import TrialDiverged
 from runners import search
 from search_space.space import trial_params
 from search_space.config import Config
+from search_space.start import STARTING_POINT
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -245,10 +246,18 @@ def test_every_trial_records_which_rule_chose_it_and_fair_trials_appear(tmp_path
     url = run_search(tmp_path, tiny_export, "--trials", "10")
     study = optuna.load_study(study_name="keypoints", storage=url)
     chosen = [t.user_attrs["chosen_by"] for t in study.trials if "config" in t.user_attrs]
-    # One worker: the hand designs run beside the search, every other trial.
+    # One worker: the hand designs run beside the search, every other trial; the first sampled trial is the
+    # product's starting point.
     assert chosen[0::2] == ["hand design"] * 5
-    assert set(chosen[1::2]) <= {"sampler", "fair share"} and "fair share" in chosen
+    assert chosen[1] == "starting point" and study.trials[1].params == trial_params(STARTING_POINT)
+    assert set(chosen[3::2]) <= {"sampler", "fair share"} and "fair share" in chosen
     assert not any(t.state == TrialState.WAITING for t in study.trials)  # none left queued at the end
+
+
+def test_without_the_starting_point_the_sampler_chooses_the_first_trial(tmp_path, tiny_export, isolated_cache):
+    url = run_search(tmp_path, tiny_export, "--trials", "2", "--no-starting-point", "--no-fair-share")
+    chosen = [t.user_attrs["chosen_by"] for t in optuna.load_study(study_name="keypoints", storage=url).trials]
+    assert chosen == ["hand design", "sampler"]
 
 
 def optimize_logged(objective, n_trials: int) -> tuple[str, bool]:

@@ -1,0 +1,54 @@
+"""A fresh study's first sampled trial is the product's starting point; once, and only where the cap allows it."""
+import optuna
+from optuna.trial import TrialState
+
+from objectives.fair_share import CHOSEN_BY
+from objectives.study import STARTING, ReferenceQueue, StartingPoint
+from objectives.trial import BASELINE_ATTR
+from search_space.size import weight_bytes
+from search_space.space import SearchSpace, trial_params
+from search_space.start import STARTING_POINT, starting_point
+
+SPACE = SearchSpace.for_cap(80 * 1024)
+
+
+def take_turns(study: optuna.Study, queues) -> optuna.trial.Trial:
+    for queue in queues:
+        queue.maybe_enqueue(study)
+    return study.ask()
+
+
+def test_with_two_workers_one_trains_a_hand_design_the_other_the_starting_point_then_the_sampler_goes_on():
+    study = optuna.create_study()
+    queues = (ReferenceQueue(SPACE), StartingPoint(SPACE))
+    first, second = take_turns(study, queues), take_turns(study, queues)  # two workers ask at once
+    assert BASELINE_ATTR in study.trials[first.number].user_attrs
+    start = study.trials[second.number]
+    assert start.user_attrs[CHOSEN_BY] == STARTING
+    assert start.system_attrs["fixed_params"] == trial_params(STARTING_POINT)  # what the trial will suggest
+    study.tell(second, 1.0)
+    third = take_turns(study, queues)
+    assert CHOSEN_BY not in study.trials[third.number].user_attrs  # the sampler's: the start is taken once
+    assert BASELINE_ATTR not in study.trials[third.number].user_attrs  # a hand design still runs beside
+
+
+def test_a_continued_study_that_holds_sampled_trials_gets_no_starting_point():
+    study = optuna.create_study()
+    study.tell(study.ask(), 2.0)  # a sampled trial of an earlier run (one with --no-starting-point, say)
+    assert StartingPoint(SPACE).maybe_enqueue(study) is False
+    assert not [t for t in study.trials if t.state == TrialState.WAITING]
+
+
+def test_under_a_cap_it_does_not_fit_the_sampler_starts():
+    small = SearchSpace.for_cap(weight_bytes(STARTING_POINT) - 1)
+    assert starting_point(small) is None and starting_point(SPACE) == STARTING_POINT
+    study = optuna.create_study()
+    assert StartingPoint(small).maybe_enqueue(study) is False and not study.trials
+
+
+def test_with_the_hand_designs_queued_first_it_waits_for_them():
+    study = optuna.create_study()
+    study.enqueue_trial(trial_params(STARTING_POINT.replace(batch_norm=False)), user_attrs={BASELINE_ATTR: "x"})
+    assert StartingPoint(SPACE).maybe_enqueue(study) is False  # a hand design waits: it goes first
+    study.tell(study.ask(), 1.0)
+    assert StartingPoint(SPACE).maybe_enqueue(study) is True
