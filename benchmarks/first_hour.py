@@ -14,7 +14,9 @@ Each rule set runs ``runners/search.py`` as a user would (a fresh study in its o
   --no-reference-bar --no-fair-share``);
 - ``new``: the defaults (the hand designs beside the search; the first sampled trial is the product's starting
   point, ``search_space/start.py``; the first trials judged against the hand designs at successive halving's
-  rungs; the reference bar stops settled trials, hand designs included; fair exploration).
+  rungs; the reference bar stops settled trials, hand designs included; fair exploration);
+- ``no-fair-share``: the defaults with the sampler choosing every trial (issue 18's side by side: with
+  ``--trials 200``, each whole run's best and when it came within 5% of it).
 
 Then it reads each study: the best complete trial's validation error by wall-clock minutes since the first
 trial started (hand designs included, as a user sees it), when a sampled trial first beat every hand design's
@@ -42,7 +44,7 @@ from runners.cli import doc_parser, positive_float, positive_int  # noqa: E402
 
 # "today": the rules before issue 16, as the issue measured them.
 RULES = {"today": ["--no-reference-bar", "--no-fair-share", "--reference-first", "--rungs", "optuna",
-                   "--no-starting-point"], "new": []}
+                   "--no-starting-point"], "new": [], "no-fair-share": ["--no-fair-share"]}
 MARKS = (5, 10, 20, 30, 60)
 NEAR = 1.05  # "within 5% of the run's best"
 
@@ -93,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         whole = row["whole_run"]
         best = f"{whole['best_px']:.3f} px" if whole["best_px"] is not None else "none yet"
+        near = f", within 5% of it at {whole['within_5pct_min']:.1f} min" if whole["within_5pct_min"] else ""
         print(f"{row['rule']}, seed {row['seed']}, the whole run: {whole['finished']} trials in "
-              f"{whole['minutes']:.1f} min, best {best}")
+              f"{whole['minutes']:.1f} min, best {best}{near}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2, default=str) + "\n")
     return 0
