@@ -39,7 +39,7 @@ from optuna.trial import TrialState
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from objectives.fair_share import CHOSEN_BY  # noqa: E402
-from objectives.study import STARTING  # noqa: E402
+from search_space.start import STARTING  # noqa: E402
 from runners.cli import doc_parser, positive_float, positive_int  # noqa: E402
 
 # "today": the rules before issue 16, as the issue measured them.

@@ -16,8 +16,9 @@ hour"):
   study's own pace), and a trial's value at a rung is its error at the first epoch that ended at or after it:
   a slow trial is compared, at equal cost, with what the fast ones reached in that time.
 
-Only sampled trials that compete (not the hand designs, not fair exploration's trials, which must reach the
-end: ``EpochReporter.exempt``) are peers; the hand designs are the reference until peers exist.
+Only sampled trials that compete are peers: not the hand designs (the reference until peers exist), not fair
+exploration's trials (they must reach the end: ``EpochReporter.exempt``), not the starting point (a design
+tuned elsewhere, ``search_space/start.py``: as a peer it stopped nearly every early trial).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from objectives.fair_share import CHOSEN_BY, FAIR
+from search_space.start import STARTING
 
 UNITS = ("seconds", "epochs")
 SECONDS_ATTR = "seconds"  # a trial's cumulative training seconds at each epoch's end
@@ -135,7 +137,7 @@ def judge(mine: Curve, peers: list[Curve], references: list[Curve], max_epochs: 
 class RungPruner(optuna.pruners.BasePruner):
     """``judge`` as an Optuna pruner, on the errors trials report (``trial.report`` at epochs 1, 2, ...) and the
     training seconds they record (user attribute ``seconds``, set before ``should_prune`` is asked). The reference is the trials marked ``baseline``; fair
-    exploration's trials never stop here and are no peers (they would lower the bar)."""
+    exploration's trials never stop here and are no peers (they would lower the bar); nor is the starting point."""
 
     def __init__(self, max_epochs: int, reduction_factor: int = 3, unit: str = "seconds"):
         if unit not in UNITS:
@@ -156,7 +158,7 @@ class RungPruner(optuna.pruners.BasePruner):
                 continue
             if "baseline" in other.user_attrs:
                 references.append(curve)
-            elif other.user_attrs.get(CHOSEN_BY) != FAIR:
+            elif other.user_attrs.get(CHOSEN_BY) not in (FAIR, STARTING):
                 peers.append(curve)
         verdict = judge(mine, peers, references, self.max_epochs, self.reduction_factor, self.unit, unjudged)
         if verdict.unjudged != unjudged:  # kept in the storage, not in this object: on Ray each epoch may ask another

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from search_space.baselines import hand_designs
 from search_space.config import BYTES_PER_KB
 from search_space.space import SearchSpace, trial_params
-from search_space.start import starting_point
+from search_space.start import STARTING, starting_point
 from objectives.fair_share import CHOSEN_BY
 from objectives.rungs import RungPruner
 from objectives.study_reader import finished, study_weights
@@ -211,9 +211,6 @@ class ReferenceQueue:
         name, cfg = pending[0]
         _enqueue(study, name, cfg)
         return name
-
-
-STARTING = "starting point"  # chosen_by of the study's first sampled trial (search_space/start.py)
 
 
 class StartingPoint:

@@ -26,6 +26,7 @@ from objectives.train import TrainResult, evaluate, train
 from search_space.config import Config
 from search_space.size import BYTES_PER_KB, measure
 from search_space.space import SearchSpace, sample_config
+from search_space.start import STARTING
 
 BASELINE_ATTR = "baseline"
 INTERRUPTED = "interrupted"  # the status of a trial cut off by Ctrl-C or SIGTERM (recorded FAIL)
@@ -216,11 +217,12 @@ class EpochReporter:
 def reference_bar(error: float, epoch: int, number: int, trials: list[optuna.trial.FrozenTrial],
                   factor: float = HOPELESS_FACTOR) -> str | None:
     """Why a trial at ``error`` px after ``epoch`` epochs stops now (its result is settled: far behind what
-    another trial had at the same epoch), or None."""
+    another trial had at the same epoch), or None. The starting point sets no bar (``search_space/start.py``)."""
     if epoch < SETTLE_EPOCHS:
         return None
     at_epoch = [(t.user_attrs["history"][epoch - 1], t.number) for t in trials
-                if t.number != number and len(t.user_attrs.get("history", ())) >= epoch]
+                if t.number != number and len(t.user_attrs.get("history", ())) >= epoch
+                and t.user_attrs.get(CHOSEN_BY) != STARTING]
     if not at_epoch:
         return None
     best, best_number = min(at_epoch)

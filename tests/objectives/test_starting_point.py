@@ -3,11 +3,11 @@ import optuna
 from optuna.trial import TrialState
 
 from objectives.fair_share import CHOSEN_BY
-from objectives.study import STARTING, ReferenceQueue, StartingPoint
+from objectives.study import ReferenceQueue, StartingPoint
 from objectives.trial import BASELINE_ATTR
 from search_space.size import weight_bytes
 from search_space.space import SearchSpace, trial_params
-from search_space.start import STARTING_POINT, starting_point
+from search_space.start import STARTING, STARTING_POINT, starting_point
 
 SPACE = SearchSpace.for_cap(80 * 1024)
 
@@ -52,3 +52,25 @@ def test_with_the_hand_designs_queued_first_it_waits_for_them():
     assert StartingPoint(SPACE).maybe_enqueue(study) is False  # a hand design waits: it goes first
     study.tell(study.ask(), 1.0)
     assert StartingPoint(SPACE).maybe_enqueue(study) is True
+
+
+def test_no_trial_is_judged_against_the_starting_point():
+    import dataclasses
+
+    from objectives.metrics import Metrics
+    from objectives.study import make_pruner
+    from objectives.trial import EpochReporter, TrialSettings, reference_bar
+
+    settings = TrialSettings(max_bytes=81920, max_epochs=6)
+    behind = dataclasses.replace(Metrics.failed(), mean_px=40.0)  # 20-40x behind the other trial every epoch
+    for chosen_by, stops_at in (("sampler", 1), (STARTING, None)):
+        study = optuna.create_study(pruner=make_pruner(settings))
+        study.add_trial(optuna.trial.create_trial(value=1.0, user_attrs={
+            CHOSEN_BY: chosen_by, "history": [2.0, 1.0, 1.0, 1.0, 1.0, 1.0]}))
+        trial = study.ask()
+        reporter = EpochReporter(trial, settings, kb=10.0)
+        stopped = next((epoch for epoch in range(1, 7) if reporter(epoch, behind)), None)
+        # Against a sampled peer it stops at the first rung; the starting point is neither a peer at the rungs
+        # nor a reference bar, so with nothing else to judge by it goes on.
+        assert stopped == stops_at
+        assert (reference_bar(40.0, 2, trial.number, study.trials) is None) == (chosen_by == STARTING)
