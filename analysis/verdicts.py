@@ -5,7 +5,7 @@ The rule is the ablation table's (``objectives.ablation.verdict``): a difference
 combined spread sqrt(sd_a^2 + sd_b^2) of the sample standard deviations decides, anything within it is
 "cannot tell at this spread". The ablation's centre is the mean over the seeds both arms ran, as in its table;
 the search's is the group median of the completed full-budget trials (``analysis.questions``' groups, where a
-few collapsed runs would drag a mean), and a group of fewer than ``MIN_GROUP`` trials cannot tell. The
+few collapsed runs would drag a mean), and a group of fewer than ``analysis.questions.MIN_GROUP`` trials cannot tell. The
 search's groups vary every other decision too, so its spread is wide: it decides less often than the ablation.
 
     from analysis.verdicts import answer_twice
@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import optuna
 
-from analysis.questions import COLLAPSE_PCK3, MIN_GROUP, BATCH_BINS, GroupStats, group_stats
+from analysis.questions import COLLAPSE_PCK3, BATCH_BINS, GroupStats, group_stats
 from analysis.study_data import StudyInfo, TrialRow, best_feasible, full_budget
 from objectives.ablation import (ABLATION_OF, BATCH_SIZES, BEST, SEED_ATTR, VARIANT_ATTR, finished_runs, spread,
                                  verdict)
