@@ -188,30 +188,31 @@ def head_question(rows: list[TrialRow], info: StudyInfo) -> Answer:
     if stats:
         sentences.append("; ".join(s.describe() for s in stats) + ".")
     sentences.append(compare_sentence(stats, "heads"))
-    sentences.append(collapse_sentence(rows))
+    sentences.append(collapse_sentence(rows, info.max_epochs))
     sentences.append(baseline_sentence(rows, "head"))
     fig = bn_box_figure(title, used, lambda r: r.params.get("head"))
     return Answer("head", title, tuple(s for s in sentences if s), fig)
 
 
-def collapse_sentence(rows: list[TrialRow]) -> str:
-    """The original study saw sigmoid heads without batch norm collapse to zero: count collapsed and diverged."""
+def collapse_sentence(rows: list[TrialRow], max_epochs: int | None = None) -> str:
+    """The original study saw sigmoid heads without batch norm collapse to zero: count collapsed and diverged runs.
+    Only runs trained to the end count, and diverged ones: a run stopped after an epoch or two is not collapsed,
+    only early (the search's fair exploration trains its sigmoid trials to the end, so each side has some)."""
     def counts(bn: bool) -> tuple[int, int, int]:
         mine = [r for r in rows if r.params.get("head") == "sigmoid" and bool(r.params.get("batch_norm")) == bn]
-        # A collapsed run is usually stopped early, so stopped runs count here too.
-        trained = [r for r in mine if r.outcome in ("ok", "stopped") and r.error is not None]
+        trained = [r for r in full_budget(mine, max_epochs) if r.error is not None]
         collapsed = sum(r.metrics.get("val_pck3", 1.0) < COLLAPSE_PCK3 for r in trained)
         return len(trained), collapsed, sum(r.outcome == "diverged" for r in mine)
 
     n, collapsed, diverged = counts(False)
     if n + diverged < MIN_GROUP:
         return (f"Too few sigmoid-without-BN trials to check the original finding that it collapses to zero "
-                f"(n={n} trained, {diverged} diverged, need {MIN_GROUP}).")
+                f"(n={n} trained to the end, {diverged} diverged, need {MIN_GROUP}).")
     n_bn, collapsed_bn, diverged_bn = counts(True)
     return (f"Collapse (PCK@3px below {COLLAPSE_PCK3:.0%}) or divergence, the original study's finding for sigmoid "
-            f"without BN: {collapsed + diverged} of {n + diverged} sigmoid-without-BN runs, stopped ones included "
-            f"({collapsed} collapsed, {diverged} diverged) vs {collapsed_bn + diverged_bn} of {n_bn + diverged_bn} "
-            f"with BN.")
+            f"without BN: {collapsed + diverged} of {n + diverged} sigmoid-without-BN runs trained to the end or "
+            f"diverged ({collapsed} collapsed, {diverged} diverged) vs {collapsed_bn + diverged_bn} of "
+            f"{n_bn + diverged_bn} with BN.")
 
 
 def batch_size_question(rows: list[TrialRow], info: StudyInfo) -> Answer:

@@ -216,18 +216,19 @@ def search_batch_norm_unet(rows: list[TrialRow], info: StudyInfo) -> Verdict:
                    f"{combined:.2f} px")
 
 
-def _failures(rows: list[TrialRow], batch_norm: bool) -> tuple[float, ...]:
+def _failures(rows: list[TrialRow], batch_norm: bool, max_epochs: int | None) -> tuple[float, ...]:
     """1 per sigmoid run with(out) batch norm that collapsed or diverged, 0 per one that trained: the runs
-    ``analysis.questions.collapse_sentence`` counts (stopped ones too: a collapsed run is usually stopped)."""
+    ``analysis.questions.collapse_sentence`` counts (trained to the end, or diverged)."""
     mine = [r for r in rows if r.params.get("head") == "sigmoid" and bool(r.params.get("batch_norm")) == batch_norm]
-    return tuple(1.0 if r.outcome == "diverged" else float(r.metrics.get("val_pck3", 1.0) < COLLAPSE_PCK3)
-                 for r in mine if r.outcome == "diverged" or (r.outcome in ("ok", "stopped") and r.error is not None))
+    trained = [r for r in full_budget(mine, max_epochs) if r.error is not None]
+    return (tuple(float(r.metrics.get("val_pck3", 1.0) < COLLAPSE_PCK3) for r in trained)
+            + tuple(1.0 for r in mine if r.outcome == "diverged"))
 
 
 def search_collapse(rows: list[TrialRow], info: StudyInfo) -> Verdict:
-    return search_versus(GroupStats("sigmoid without BN", _failures(rows, False)),
-                         GroupStats("sigmoid with BN", _failures(rows, True)), collapses, statistics.fmean,
-                         _failed_of)
+    return search_versus(GroupStats("sigmoid without BN", _failures(rows, False, info.max_epochs)),
+                         GroupStats("sigmoid with BN", _failures(rows, True, info.max_epochs)), collapses,
+                         statistics.fmean, _failed_of)
 
 
 def search_softmax(rows: list[TrialRow], info: StudyInfo) -> Verdict:

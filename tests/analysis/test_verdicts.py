@@ -73,6 +73,11 @@ def test_sigmoid_without_batch_norm_collapses_in_the_search(build):
     got = search_collapse(read_trials(study), study_info(study, "memory"))
     assert got.verdict == SUPPORTED
     assert "sigmoid without BN 3 of 3 runs collapsed or diverged" in got.figures
+    # Sigmoid runs with batch norm stopped after one epoch, still near zero PCK: early, not collapsed.
+    for _ in range(3):
+        build.add_trial(study, "stopped", kb=10, error=30.0, pck3=0.01, head="sigmoid", batch_norm=True, epochs=1)
+    again = search_collapse(read_trials(study), study_info(study, "memory"))
+    assert again == got
 
 
 def test_softmax_must_beat_every_other_head(build):
