@@ -74,3 +74,13 @@ def test_no_trial_is_judged_against_the_starting_point():
         # nor a reference bar, so with nothing else to judge by it goes on.
         assert stopped == stops_at
         assert (reference_bar(40.0, 2, trial.number, study.trials) is None) == (chosen_by == STARTING)
+
+
+def test_the_starting_point_is_the_config_the_readme_ships():
+    import json
+
+    from search_space.config import Config
+    from tests.conftest import REPO
+
+    shipped = json.loads((REPO / "benchmarks" / "configs" / "real200-best.json").read_text())["config"]
+    assert STARTING_POINT == Config(**shipped)
