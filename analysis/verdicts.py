@@ -5,8 +5,9 @@ The rule is the ablation table's (``objectives.ablation.verdict``): a difference
 combined spread sqrt(sd_a^2 + sd_b^2) of the sample standard deviations decides, anything within it is
 "cannot tell at this spread". The ablation's centre is the mean over the seeds both arms ran, as in its table;
 the search's is the group median of the completed full-budget trials (``analysis.questions``' groups, where a
-few collapsed runs would drag a mean), and a group of fewer than ``analysis.questions.MIN_GROUP`` trials cannot tell. The
-search's groups vary every other decision too, so its spread is wide: it decides less often than the ablation.
+few collapsed runs would drag a mean), and a group of fewer than ``analysis.questions.MIN_GROUP`` trials cannot
+tell. The search's groups vary every other decision too, so its spread is wide: it decides less often than the
+ablation.
 
     from analysis.verdicts import answer_twice
     for row in answer_twice(rows, info).rows:

@@ -21,9 +21,9 @@ Each rule set runs ``runners/search.py`` as a user would (a fresh study in its o
 Then it reads each study: the best complete trial's validation error by wall-clock minutes since the first
 trial started (hand designs included, as a user sees it), when a sampled trial first beat every hand design's
 full-budget result (the best in any of the seed's studies under --out: the new rules stop hand designs that
-fall far behind, at an error above it), and when a trial the sampler chose itself did (not the starting point,
-which on the shared data was found by a search on the same split), when the study first held a trial within 5% of the run's best, and how many
-trials finished. ``--json FILE`` writes the table.
+fall far behind, at an error above it), when a trial the sampler chose itself did (not the starting point,
+which on the shared data was found by a search on the same split), when the study first held a trial within 5%
+of the run's best, and how many trials finished. ``--json FILE`` writes the table.
 """
 from __future__ import annotations
 
@@ -111,7 +111,8 @@ def milestones(storage: str, minutes: float = math.inf, bar: float | None = None
     trials = study.get_trials(deepcopy=False)
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
     if not starts:
-        return {"best": {}, "beat_hand_designs_min": None, "sampler_beat_min": None, "within_5pct_min": None, "finished": 0, "best_px": None,
+        return {"best": {}, "beat_hand_designs_min": None, "sampler_beat_min": None, "within_5pct_min": None,
+                "finished": 0, "best_px": None,
                 "hand_design_best_px": math.inf, "minutes": 0.0}
     origin = min(starts)
     done = sorted(((t.datetime_complete - origin).total_seconds() / 60, t.user_attrs["val_mean_px"],
@@ -128,7 +129,8 @@ def milestones(storage: str, minutes: float = math.inf, bar: float | None = None
     best_px = min((e for _, e, *_ in done), default=None)
     near = next((m for m, e, *_ in done if e <= NEAR * best_px), None) if best_px is not None else None
     ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
-    return {"best": best, "beat_hand_designs_min": beat, "sampler_beat_min": searched, "within_5pct_min": near, "finished": finished,
+    return {"best": best, "beat_hand_designs_min": beat, "sampler_beat_min": searched, "within_5pct_min": near,
+            "finished": finished,
             "best_px": best_px, "hand_design_best_px": reference,
             "minutes": min(minutes, (max(ends) - origin).total_seconds() / 60) if ends else 0.0}
 

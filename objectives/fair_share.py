@@ -5,10 +5,13 @@ the questions (ResNet or U-Net; does batch norm help, per family; which head, wi
 does batch size matter) end with "too few trials to say". The rule: until every group a question compares
 (each family, each family with and without batch norm, each head with and without batch norm, the smallest and
 the largest batch sizes) holds ``MIN_COMPLETE`` trials that ran every epoch, every ``EVERY``-th trial is chosen
-by the rule. Its family, batch norm and head (and its batch size, while an end of the batch-size range is
-short: the middle of that end's doubling bin) are the cell whose groups are the thinnest (ties in a fixed
-order); TPE samples the rest of it as usual (width, depth, optimizer, learning rate ...). The other trials,
-and every trial once the groups are full, are TPE's.
+by the rule. Its family, batch norm and head are the cell whose groups are the thinnest (ties in a fixed
+order); TPE samples the rest of it as usual (width, depth, optimizer, learning rate, batch size ...). Once those
+groups are full, an end of the batch-size range that is short gets its turns: the batch size is the middle of
+that end's doubling bin and TPE samples everything else, so the two ends hold the kind of trial TPE finds good
+and compare like with like (fixing the batch size together with the thinnest cell, as the rule did first, filled
+both ends of a 200-trial study with linear and sigmoid heads without batch norm: docs/decisions.md, "Fair
+exploration"). The other trials, and every trial once the groups are full, are TPE's.
 
 A fair trial carries ``chosen_by = "fair share"``. It trains every epoch: neither successive halving's rungs
 nor the reference bar stop it (a stopped trial's error is not the group's answer, and the questions compare
@@ -56,13 +59,23 @@ def bin_middle(bin_: tuple[int, int]) -> int:
     return round((bin_[0] * bin_[1]) ** 0.5)
 
 
-def groups(family: str, batch_norm: bool, head: str, batch: tuple[int, int] | None = None) -> tuple[tuple, ...]:
-    """The question groups a trial with these choices counts toward (``batch``: its batch size's bin)."""
-    cells = (("family", family), ("family-bn", family, batch_norm), ("head-bn", head, batch_norm))
-    return cells + ((("batch", batch),) if batch in BATCH_ENDS else ())
+def groups(family: str | None, batch_norm: bool | None, head: str | None,
+           batch: tuple[int, int] | None = None) -> tuple[tuple, ...]:
+    """The question groups a trial with these choices counts toward (``batch``: its batch size's bin; None for a
+    choice not known, as in a waiting fair trial that fixed only its batch size)."""
+    found = []
+    if family is not None:
+        found.append(("family", family))
+        if batch_norm is not None:
+            found.append(("family-bn", family, batch_norm))
+    if head is not None and batch_norm is not None:
+        found.append(("head-bn", head, batch_norm))
+    if batch in BATCH_ENDS:
+        found.append(("batch", batch))
+    return tuple(found)
 
 
-def _choices(trial: FrozenTrial) -> tuple[str, bool, str, tuple[int, int] | None] | None:
+def _choices(trial: FrozenTrial) -> tuple[str | None, bool | None, str | None, tuple[int, int] | None] | None:
     fixed = trial.system_attrs.get("fixed_params", {})  # a waiting (enqueued) trial's
     config = trial.user_attrs.get("config") or {}
     found = {}
@@ -71,10 +84,11 @@ def _choices(trial: FrozenTrial) -> tuple[str, bool, str, tuple[int, int] | None
             if source.get(name) is not None:
                 found[name] = source[name]
                 break
-    if any(found.get(name) is None for name in ("family", "batch_norm", "head")):
+    if not found:
         return None
     batch = batch_bin(int(found["batch_size"])) if "batch_size" in found else None
-    return found["family"], bool(found["batch_norm"]), found["head"], batch
+    batch_norm = bool(found["batch_norm"]) if "batch_norm" in found else None
+    return found.get("family"), batch_norm, found.get("head"), batch
 
 
 def group_counts(trials: list[FrozenTrial], max_epochs: int) -> dict[tuple, int]:
@@ -93,21 +107,27 @@ def group_counts(trials: list[FrozenTrial], max_epochs: int) -> dict[tuple, int]
     return counts
 
 
-def next_cell(families: list[str], counts: dict[tuple, int]) -> tuple[str, bool, str, tuple[int, int] | None] | None:
-    """The (family, batch norm, head, batch bin or None) whose groups are the thinnest, or None when every
-    group is full. None for the bin: both ends of the batch-size range are full, TPE picks the batch size."""
+Cell = tuple[str | None, bool | None, str | None, tuple[int, int] | None]
+
+
+def next_cell(families: list[str], counts: dict[tuple, int]) -> Cell | None:
+    """What the next fair trial fixes, or None when every group is full: (family, batch norm, head, None) for the
+    cell whose groups are the thinnest; once they are full, (None, None, None, bin) for the thinner short end of
+    the batch-size range (TPE picks the rest)."""
     best, best_key = None, None
-    for family, batch_norm, head, batch in itertools.product(sorted(families), (False, True), HEADS,
-                                                             (*BATCH_ENDS, None)):
-        if batch is not None and counts.get(("batch", batch), 0) >= MIN_COMPLETE:
-            continue  # fixing a batch size that end does not need would only narrow TPE's search
-        short = [MIN_COMPLETE - counts.get(group, 0) for group in groups(family, batch_norm, head, batch)]
+    for family, batch_norm, head in itertools.product(sorted(families), (False, True), HEADS):
+        short = [MIN_COMPLETE - counts.get(group, 0) for group in groups(family, batch_norm, head)]
         if max(short) <= 0:
             continue
         key = (-sum(max(s, 0) for s in short), -max(short))
         if best_key is None or key < best_key:
-            best, best_key = (family, batch_norm, head, batch), key
-    return best
+            best, best_key = (family, batch_norm, head, None), key
+    if best is not None:
+        return best
+    short_ends = [end for end in BATCH_ENDS if counts.get(("batch", end), 0) < MIN_COMPLETE]
+    if not short_ends:
+        return None
+    return None, None, None, min(short_ends, key=lambda end: counts.get(("batch", end), 0))
 
 
 class FairShare:
@@ -138,7 +158,8 @@ class FairShare:
         cell = next_cell(self.families, group_counts(trials, self.max_epochs))
         if cell is not None:
             family, batch_norm, head, batch = cell
-            fixed = {"family": family, "batch_norm": batch_norm, "head": head}
+            fixed = {name: value for name, value in (("family", family), ("batch_norm", batch_norm), ("head", head))
+                     if value is not None}
             if batch is not None:
                 fixed["batch_size"] = bin_middle(batch)
             study.enqueue_trial(fixed, user_attrs={CHOSEN_BY: FAIR})

@@ -32,7 +32,7 @@ def full_counts(families):
 
 def test_the_thinnest_cell_is_chosen_and_none_once_every_group_is_full():
     families = ["resnet", "unet"]
-    assert next_cell(families, {}) == ("resnet", False, "linear", BATCH_ENDS[0])  # all empty: a fixed order
+    assert next_cell(families, {}) == ("resnet", False, "linear", None)  # all empty: a fixed order
     counts = full_counts(families)
     assert next_cell(families, counts) is None
     counts[("head-bn", "sigmoid", False)] = MIN_COMPLETE - 1  # sigmoid without batch norm is short
@@ -40,11 +40,14 @@ def test_the_thinnest_cell_is_chosen_and_none_once_every_group_is_full():
     assert (batch_norm, head, batch) == (False, "sigmoid", None)  # both batch ends full: TPE picks the batch
 
 
-def test_a_short_end_of_the_batch_range_gets_a_fixed_batch_size_in_its_bin():
+def test_a_short_end_of_the_batch_range_gets_a_fixed_batch_size_in_its_bin_and_tpe_picks_the_rest():
     counts = full_counts(["resnet", "unet"])
     counts[("batch", BATCH_ENDS[-1])] = 0
     cell = next_cell(["resnet", "unet"], counts)
-    assert cell[3] == BATCH_ENDS[-1]
+    assert cell == (None, None, None, BATCH_ENDS[-1])
+    counts[("head-bn", "linear", False)] = 0  # a short head cell goes first, with no batch size fixed
+    assert next_cell(["resnet", "unet"], counts) == ("resnet", False, "linear", None)
+    counts[("head-bn", "linear", False)] = MIN_COMPLETE
     low, high = BATCH_ENDS[-1]
     assert low <= bin_middle(BATCH_ENDS[-1]) <= high and batch_bin(bin_middle(BATCH_ENDS[-1])) == BATCH_ENDS[-1]
     study = optuna.create_study()
@@ -56,7 +59,10 @@ def test_a_short_end_of_the_batch_range_gets_a_fixed_batch_size_in_its_bin():
     study.ask()
     assert fair.maybe_enqueue(study) is not None
     waiting = study.get_trials(states=(TrialState.WAITING,))[0]
-    assert waiting.system_attrs["fixed_params"]["batch_size"] in (bin_middle(BATCH_ENDS[0]), bin_middle(BATCH_ENDS[-1]))
+    assert waiting.system_attrs["fixed_params"] in ({"batch_size": bin_middle(end)} for end in BATCH_ENDS)
+    # While it waits it counts for its end, so the next turn asks for the other end, not the same one twice.
+    (end,) = [end for end in BATCH_ENDS if bin_middle(end) == waiting.system_attrs["fixed_params"]["batch_size"]]
+    assert group_counts(study.get_trials(), max_epochs=4)[("batch", end)] == 1
 
 
 def test_only_full_trials_diverged_fair_trials_and_pending_fair_trials_count():
