@@ -80,13 +80,13 @@ def main(argv: list[str] | None = None) -> int:
                     subprocess.run(command, cwd=Path(__file__).resolve().parents[1], stdout=log, stderr=log,
                                    check=False)
             rows.append({"rule": rule, "seed": seed, "storage": f"sqlite:///{db}"})
+    whole_runs = {f"sqlite:///{db}": milestones(f"sqlite:///{db}") for db in sorted(out.glob("*-s*.db"))}
     for row in rows:
         # One bar for every rule set of a seed: the best hand design trained to the end in any of the seed's
         # studies under --out, run now or before (the new rules stop hand designs once far behind, at an error
         # above their full-budget one).
-        studies = sorted(out.glob(f"*-s{row['seed']}.db"))
-        bar = min(milestones(f"sqlite:///{db}")["hand_design_best_px"] for db in studies)
-        row["whole_run"] = milestones(row["storage"])
+        bar = min(whole_runs[f"sqlite:///{db}"]["hand_design_best_px"] for db in out.glob(f"*-s{row['seed']}.db"))
+        row["whole_run"] = whole_runs[row["storage"]]
         row.update(milestones(row["storage"], args.minutes, bar), bar_px=bar)
     print(format_table(rows))
     for seed in sorted({row["seed"] for row in rows}):

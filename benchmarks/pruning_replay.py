@@ -27,9 +27,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives.fair_share import CHOSEN_BY, FAIR
-from objectives.rungs import Curve, epoch_rungs, judge
+from objectives.rungs import Curve, competes, epoch_rungs, judge
 from objectives.trial import BASELINE_ATTR, SETTLE_EPOCHS, reference_bar
-from search_space.start import STARTING
 from runners.cli import doc_parser, positive_int
 
 
@@ -117,7 +116,7 @@ def _replay_rungs(trials: list[FrozenTrial], rule: Rule, max_epochs: int, refere
                 stop, stopped = epoch, True
                 break
             unjudged = verdict.unjudged
-        if judged and trial.user_attrs.get(CHOSEN_BY) != STARTING:  # the starting point is judged, not a peer
+        if competes(trial):  # the starting point is judged, but no peer
             peers.append(Curve(curve.errors[:stop], curve.seconds[:stop] if curve.seconds else None))
         if trial.state == TrialState.FAIL:
             continue

@@ -134,6 +134,11 @@ def judge(mine: Curve, peers: list[Curve], references: list[Curve], max_epochs: 
     return Judgement(None, tuple(waiting))
 
 
+def competes(trial: FrozenTrial) -> bool:
+    """Whether a sampled trial is a peer at the rungs: not fair exploration's, not the starting point."""
+    return trial.user_attrs.get(CHOSEN_BY) not in (FAIR, STARTING)
+
+
 class RungPruner(optuna.pruners.BasePruner):
     """``judge`` as an Optuna pruner, on the errors trials report (``trial.report`` at epochs 1, 2, ...) and the
     training seconds they record (user attribute ``seconds``, set before ``should_prune`` is asked). The reference is the trials marked ``baseline``; fair
@@ -158,7 +163,7 @@ class RungPruner(optuna.pruners.BasePruner):
                 continue
             if "baseline" in other.user_attrs:
                 references.append(curve)
-            elif other.user_attrs.get(CHOSEN_BY) not in (FAIR, STARTING):
+            elif competes(other):
                 peers.append(curve)
         verdict = judge(mine, peers, references, self.max_epochs, self.reduction_factor, self.unit, unjudged)
         if verdict.unjudged != unjudged:  # kept in the storage, not in this object: on Ray each epoch may ask another

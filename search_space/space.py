@@ -52,6 +52,11 @@ class SearchSpace:
             raise ValueError(f"no model of any family fits in {max_bytes} bytes{counted}; raise --max-kb")
         return cls(max_bytes, widest, weights)
 
+    def holds(self, cfg: Config) -> bool:
+        """Whether the space samples ``cfg``'s architecture: its width within the widest that fits the cap."""
+        widest = self.widest.get(arch_key(cfg))
+        return widest is not None and cfg.width <= widest
+
     def families(self) -> list[str]:
         return sorted({family for family, _, _ in self.widest})
 
@@ -112,12 +117,16 @@ def trial_params(cfg: Config) -> dict:
     Found by running ``sample_config`` on a space pinned to ``cfg``'s architecture with a trial that answers
     every suggestion from ``cfg`` (params are named as Config fields), so it never needs editing.
     """
-    from search_space.registry import get_family
-
-    knobs = tuple((name, getattr(cfg, name)) for name in get_family(cfg.family).knobs)
     recorder = _Recorder(cfg)
-    sample_config(recorder, SearchSpace(max_bytes=0, widest={(cfg.family, cfg.depth, knobs): cfg.width}))
+    sample_config(recorder, SearchSpace(max_bytes=0, widest={arch_key(cfg): cfg.width}))
     return recorder.params
+
+
+def arch_key(cfg: Config) -> tuple:
+    """(family, depth, knobs as (name, value) pairs): how ``SearchSpace.widest`` keys ``cfg``'s architecture."""
+    from search_space.registry import get_family  # builds models: torch, which the space's readers avoid
+
+    return cfg.family, cfg.depth, tuple((name, getattr(cfg, name)) for name in get_family(cfg.family).knobs)
 
 
 class _Recorder:

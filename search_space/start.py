@@ -24,9 +24,4 @@ STARTING_POINT = Config(family="unet", width=7, depth=3, batch_norm=True, head="
 
 def starting_point(space: SearchSpace) -> Config | None:
     """``STARTING_POINT`` when the space holds its architecture within the cap, else None."""
-    from search_space.registry import get_family  # builds models: torch, which the rules reading STARTING avoid
-
-    cfg = STARTING_POINT
-    knobs = tuple((name, getattr(cfg, name)) for name in get_family(cfg.family).knobs)
-    widest = space.widest.get((cfg.family, cfg.depth, knobs))
-    return cfg if widest is not None and cfg.width <= widest else None
+    return STARTING_POINT if space.holds(STARTING_POINT) else None
