@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from search_space.baselines import hand_designs
 from search_space.config import BYTES_PER_KB
 from search_space.space import SearchSpace, trial_params
-from search_space.start import STARTING, starting_point
+from search_space.start import STARTING, starting_points
 from objectives.fair_share import CHOSEN_BY
 from objectives.rungs import RungPruner
 from objectives.study_reader import finished, study_weights
@@ -214,14 +214,14 @@ class ReferenceQueue:
 
 
 class StartingPoint:
-    """A fresh study's first sampled trial is ``search_space.start.STARTING_POINT``: call before each trial is
-    asked for, after ``ReferenceQueue`` (so with two workers one trains a hand design, the other the starting
-    point). It waits while a trial is queued (the hand designs run first with ``--reference-first``). Nothing is
-    queued once the study holds a sampled trial (a continued study has its own start), nor when the starting
-    point is not in the study's space."""
+    """A fresh study's first sampled trials are ``search_space.start.starting_points``, one at a time: call before
+    each trial is asked for, after ``ReferenceQueue`` (so with two workers one trains a hand design, the other the
+    starting points). It waits while a trial is queued (the hand designs run first with ``--reference-first``).
+    Nothing is queued once the study holds a trial the sampler chose (a continued study has its own start), nor
+    where a starting point is not in the study's space."""
 
     def __init__(self, space: SearchSpace, target: int | None = None):
-        self.cfg, self.target = starting_point(space), target
+        self.cfgs, self.target = starting_points(space), target
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
         if self.target is None or finished(study) < self.target:
@@ -229,10 +229,11 @@ class StartingPoint:
 
     def maybe_enqueue(self, study: optuna.Study) -> bool:
         trials = study.get_trials(deepcopy=False)
-        if (self.cfg is None or any(t.state == TrialState.WAITING for t in trials)
-                or any(BASELINE_ATTR not in t.user_attrs for t in trials)):
+        started = sum(t.user_attrs.get(CHOSEN_BY) == STARTING for t in trials)
+        if (started >= len(self.cfgs) or any(t.state == TrialState.WAITING for t in trials)
+                or any(BASELINE_ATTR not in t.user_attrs and t.user_attrs.get(CHOSEN_BY) != STARTING for t in trials)):
             return False
-        study.enqueue_trial(trial_params(self.cfg), user_attrs={CHOSEN_BY: STARTING})
+        study.enqueue_trial(trial_params(self.cfgs[started]), user_attrs={CHOSEN_BY: STARTING})
         return True
 
 

@@ -89,8 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "question's group holds 3 full trials, every third trial fills the thinnest; "
                         "objectives/fair_share.py)")
     p.add_argument("--no-starting-point", action="store_true",
-                   help="let the sampler choose a fresh study's first trial too (default: the best design the product "
-                        "knows, search_space/start.py)")
+                   help="let the sampler choose a fresh study's first trials too (default: the best design the "
+                        "product knows and its design one block deeper, search_space/start.py)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="trials at once; above 1 they run on Ray Tune (default 1: in this process)")
     p.add_argument("--ray-address", default=None, help="join a Ray cluster ('auto' or HOST:PORT) instead of a local one")

@@ -1,4 +1,5 @@
-"""A fresh study's first sampled trial is the product's starting point; once, and only where the cap allows it."""
+"""A fresh study's first sampled trials are the product's starting point and its deeper neighbour; once each, and
+only where the cap allows them."""
 import optuna
 from optuna.trial import TrialState
 
@@ -7,7 +8,7 @@ from objectives.study import ReferenceQueue, StartingPoint
 from objectives.trial import BASELINE_ATTR
 from search_space.size import weight_bytes
 from search_space.space import SearchSpace, trial_params
-from search_space.start import STARTING, STARTING_POINT, starting_point
+from search_space.start import STARTING, STARTING_POINT, starting_points
 
 SPACE = SearchSpace.for_cap(80 * 1024)
 
@@ -27,9 +28,28 @@ def test_with_two_workers_one_trains_a_hand_design_the_other_the_starting_point_
     assert start.user_attrs[CHOSEN_BY] == STARTING
     assert start.system_attrs["fixed_params"] == trial_params(STARTING_POINT)  # what the trial will suggest
     study.tell(second, 1.0)
-    third = take_turns(study, queues)
-    assert CHOSEN_BY not in study.trials[third.number].user_attrs  # the sampler's: the start is taken once
-    assert BASELINE_ATTR not in study.trials[third.number].user_attrs  # a hand design still runs beside
+    for cfg in starting_points(SPACE)[1:]:  # the worker that trained the start takes its neighbour next
+        neighbour = take_turns(study, queues)
+        assert study.trials[neighbour.number].system_attrs["fixed_params"] == trial_params(cfg)
+        study.tell(neighbour, 1.0)
+    last = take_turns(study, queues)
+    assert CHOSEN_BY not in study.trials[last.number].user_attrs  # the sampler's: each start is taken once
+    assert BASELINE_ATTR not in study.trials[last.number].user_attrs  # a hand design still runs beside
+
+
+def test_the_neighbour_is_the_start_one_block_deeper_as_wide_as_the_cap_allows():
+    start, deeper = starting_points(SPACE)
+    assert start == STARTING_POINT and deeper.depth == STARTING_POINT.depth + 1
+    assert deeper.replace(depth=STARTING_POINT.depth, width=STARTING_POINT.width) == STARTING_POINT  # only shape
+    assert weight_bytes(deeper) <= SPACE.max_bytes < weight_bytes(deeper.replace(width=deeper.width + 1))
+
+
+def test_once_the_sampler_has_a_trial_the_remaining_starting_points_are_dropped():
+    study = optuna.create_study()
+    assert StartingPoint(SPACE).maybe_enqueue(study) is True
+    study.tell(study.ask(), 1.0)
+    study.tell(study.ask(), 2.0)  # e.g. a worker asked while the start was queued for the other
+    assert StartingPoint(SPACE).maybe_enqueue(study) is False
 
 
 def test_a_continued_study_that_holds_sampled_trials_gets_no_starting_point():
@@ -39,9 +59,15 @@ def test_a_continued_study_that_holds_sampled_trials_gets_no_starting_point():
     assert not [t for t in study.trials if t.state == TrialState.WAITING]
 
 
-def test_under_a_cap_it_does_not_fit_the_sampler_starts():
+def test_under_a_cap_the_deeper_design_does_not_fit_only_the_start_is_tried():
+    start, deeper = starting_points(SPACE)
+    assert weight_bytes(start) < weight_bytes(deeper.replace(width=4))  # at its narrowest still over the cap below
+    assert starting_points(SearchSpace.for_cap(weight_bytes(deeper.replace(width=4)) - 1)) == [STARTING_POINT]
+
+
+def test_under_a_cap_the_start_does_not_fit_the_sampler_starts():
     small = SearchSpace.for_cap(weight_bytes(STARTING_POINT) - 1)
-    assert starting_point(small) is None and starting_point(SPACE) == STARTING_POINT
+    assert starting_points(small) == []
     study = optuna.create_study()
     assert StartingPoint(small).maybe_enqueue(study) is False and not study.trials
 

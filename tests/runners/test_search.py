@@ -246,11 +246,11 @@ def test_every_trial_records_which_rule_chose_it_and_fair_trials_appear(tmp_path
     url = run_search(tmp_path, tiny_export, "--trials", "10")
     study = optuna.load_study(study_name="keypoints", storage=url)
     chosen = [t.user_attrs["chosen_by"] for t in study.trials if "config" in t.user_attrs]
-    # One worker: the hand designs run beside the search, every other trial; the first sampled trial is the
-    # product's starting point.
+    # One worker: the hand designs run beside the search, every other trial; the first sampled trials are the
+    # product's starting points.
     assert chosen[0::2] == ["hand design"] * 5
-    assert chosen[1] == "starting point" and study.trials[1].params == trial_params(STARTING_POINT)
-    assert set(chosen[3::2]) <= {"sampler", "fair share"} and "fair share" in chosen
+    assert chosen[1] == chosen[3] == "starting point" and study.trials[1].params == trial_params(STARTING_POINT)
+    assert set(chosen[5::2]) <= {"sampler", "fair share"} and "fair share" in chosen
     assert not any(t.state == TrialState.WAITING for t in study.trials)  # none left queued at the end
 
 
