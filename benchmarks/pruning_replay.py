@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 from objectives.fair_share import CHOSEN_BY, FAIR
 from objectives.rungs import Curve, competes, epoch_rungs, judge
 from objectives.trial import BASELINE_ATTR, SETTLE_EPOCHS, reference_bar
+from search_space.start import STARTING
 from runners.cli import doc_parser, positive_int
 
 
@@ -107,7 +108,8 @@ def _replay_rungs(trials: list[FrozenTrial], rule: Rule, max_epochs: int, refere
     for trial in trials:
         curve = Curve.of(trial)
         stop, stopped = len(curve.errors), False
-        judged = trial.user_attrs.get(CHOSEN_BY) != FAIR  # fair exploration's trials run to the end, and no peers
+        # fair exploration's trials and the starting points pass the rungs, and are no peers
+        judged = trial.user_attrs.get(CHOSEN_BY) not in (FAIR, STARTING)
         unjudged = ()
         for epoch in range(1, min(len(curve.errors), max_epochs - 1) + 1 if judged else 0):
             so_far = Curve(curve.errors[:epoch], curve.seconds[:epoch] if curve.seconds else None)
@@ -116,7 +118,7 @@ def _replay_rungs(trials: list[FrozenTrial], rule: Rule, max_epochs: int, refere
                 stop, stopped = epoch, True
                 break
             unjudged = verdict.unjudged
-        if competes(trial):  # the starting point is judged, but no peer
+        if competes(trial):
             peers.append(Curve(curve.errors[:stop], curve.seconds[:stop] if curve.seconds else None))
         if trial.state == TrialState.FAIL:
             continue

@@ -17,8 +17,9 @@ hour"):
   a slow trial is compared, at equal cost, with what the fast ones reached in that time.
 
 Only sampled trials that compete are peers: not the hand designs (the reference until peers exist), not fair
-exploration's trials (they must reach the end: ``EpochReporter.exempt``), not the starting point (a design
-tuned elsewhere, ``search_space/start.py``: as a peer it stopped nearly every early trial).
+exploration's trials (they must reach the end: ``EpochReporter.exempt``), not the starting points (designs
+tuned elsewhere, ``search_space/start.py``, which pass the rungs too: as a peer the first stopped nearly every
+early trial).
 """
 from __future__ import annotations
 

@@ -177,10 +177,12 @@ class EpochReporter:
         self.history: list[float] = []
         self.seconds: list[float] = []  # cumulative training seconds at each epoch's end (the rungs' cost)
         self.started = time.monotonic()
-        # The reference, and the trials fair exploration chose to answer the questions, do not compete at the
-        # rungs; fair trials are not stopped by the reference bar either (a question compares finished trials).
+        # The reference, the trials fair exploration chose to answer the questions, and the starting points (known
+        # designs, there for their result; search_space/start.py) do not compete at the rungs; fair trials are not
+        # stopped by the reference bar either (a question compares finished trials).
         self.fair = trial.user_attrs.get(CHOSEN_BY) == FAIR
-        self.exempt = BASELINE_ATTR in trial.user_attrs or self.fair
+        self.exempt = (BASELINE_ATTR in trial.user_attrs or self.fair
+                       or trial.user_attrs.get(CHOSEN_BY) == STARTING)
 
     def __call__(self, epoch: int, metrics: Metrics, seconds: float | None = None) -> bool:
         """``seconds``: training seconds so far, as the worker measured them (default: since this reporter was made,

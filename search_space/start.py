@@ -5,10 +5,11 @@ A fresh search, on any team's data, first tries the best config of the 200-trial
 (README, "A search on the shared data"; the same config as ``benchmarks/configs/real200-best.json``): a
 U-Net that, trained on three teams' cameras, beats the original study's hand designs by a wide margin. So a
 study holds a good model within minutes, and TPE, which counts it among its start-up trials, searches from
-there. Its ``chosen_by`` says "starting point". It may be stopped like any sampled trial, but no other trial is
-judged against it (``objectives.rungs``, ``objectives.trial.reference_bar``): a design tuned elsewhere is not a
-draw from the sampler, and as a peer it stopped nearly every early trial (in a 200-trial study on the shared
-data the best stayed the starting point itself). Why: docs/decisions.md, "The first hour".
+there. Its ``chosen_by`` says "starting point". It passes successive halving's rungs (it is there for its
+result; the reference bar still stops it if it is hopeless on the user's data), and no other trial is judged
+against it (``objectives.rungs``, ``objectives.trial.reference_bar``): a design tuned elsewhere is not a draw
+from the sampler, and as a peer it stopped nearly every early trial (in a 200-trial study on the shared data the
+best stayed the starting point itself). Why: docs/decisions.md, "The first hour".
 
 Its deeper neighbour follows it: the same design one block deeper, as wide as the cap allows. TPE picks a depth
 before a width and rarely leaves the depth its first good trials had: in a 200-trial study on the shared data
@@ -16,7 +17,9 @@ before a width and rarely leaves the depth its first good trials had: in a 200-t
 point's knobs, against 1.53-1.57 for the starting point, at half its multiply-adds) came at trial 183
 (docs/decisions.md, "The first hour"). One block shallower is not tried: at the cap it costs 3.6 times the
 starting point's multiply-adds, and the depth-2 U-Nets of those studies ended at 9-28 px. The neighbour is a
-starting point too (``chosen_by`` "starting point").
+starting point too (``chosen_by`` "starting point"), and passing the rungs matters most for it: a depth-4 U-Net
+starts slowly (3.4-4.0 px after one epoch, the starting point 2.6), and in both seed-0 studies of the first-hour
+benchmark the first rung stopped every depth-4 U-Net with a softmax head after one epoch; none completed.
 
 Each is skipped where it is not in the study's space (a smaller ``--max-kb`` than it needs).
 """

@@ -110,3 +110,28 @@ def test_the_starting_point_is_the_config_the_readme_ships():
 
     shipped = json.loads((REPO / "benchmarks" / "configs" / "real200-best.json").read_text())["config"]
     assert STARTING_POINT == Config(**shipped)
+
+
+def test_a_starting_point_passes_the_rungs_but_not_the_reference_bar():
+    import dataclasses
+
+    from objectives.metrics import Metrics
+    from objectives.study import make_pruner
+    from objectives.trial import HOPELESS_FACTOR, SETTLE_EPOCHS, EpochReporter, TrialSettings
+
+    settings = TrialSettings(max_bytes=81920, max_epochs=6)
+    peer = [2.0, 1.0, 1.0, 1.0, 1.0, 1.0]  # a sampled trial's curve
+
+    def stopped_at(chosen_by: str, error: float) -> int | None:
+        study = optuna.create_study(pruner=make_pruner(settings))
+        study.add_trial(optuna.trial.create_trial(value=1.0, user_attrs={CHOSEN_BY: "sampler", "history": peer}))
+        study.enqueue_trial({}, user_attrs={CHOSEN_BY: chosen_by})
+        reporter = EpochReporter(study.ask(), settings, kb=10.0)
+        metrics = dataclasses.replace(Metrics.failed(), mean_px=error)
+        return next((epoch for epoch in range(1, 7) if reporter(epoch, metrics)), None)
+
+    slow = 2.5  # behind the peer (a slow starter, like a depth-4 U-Net after one epoch), not hopeless
+    assert slow < HOPELESS_FACTOR * min(peer[1:])
+    assert stopped_at("sampler", slow) == 1  # successive halving's first rung: the better of two goes on
+    assert stopped_at(STARTING, slow) is None  # a starting point trains to the end
+    assert stopped_at(STARTING, 40.0) == SETTLE_EPOCHS  # hopeless on this data: the reference bar stops it
