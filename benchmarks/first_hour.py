@@ -12,8 +12,8 @@ Each rule set runs ``runners/search.py`` as a user would (a fresh study in its o
 
 - ``today``: the hand designs first, then Optuna's successive halving alone (``--reference-first --rungs optuna
   --no-reference-bar --no-fair-share``);
-- ``new``: the defaults (the hand designs beside the search; the first sampled trial is the product's starting
-  point, ``search_space/start.py``; the first trials judged against the hand designs at successive halving's
+- ``new``: the defaults (the hand designs beside the search; the first sampled trials are the product's starting
+  points, ``search_space/start.py``; the first trials judged against the hand designs at successive halving's
   rungs; the reference bar stops settled trials, hand designs included; fair exploration);
 - ``no-fair-share``: the defaults with the sampler choosing every trial (issue 18's side by side: with
   ``--trials 200``, each whole run's best and when it came within 5% of it).
