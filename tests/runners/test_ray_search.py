@@ -71,8 +71,10 @@ def test_a_trial_stopped_early_on_ray_is_pruned_with_its_intermediate_values(tmp
     monkeypatch.setattr(study_module, "make_pruner",
                         lambda settings, early_stopping=True: optuna.pruners.ThresholdPruner(upper=0.0,
                                                                                               n_warmup_steps=2))
-    # (Fair exploration's trials never meet the pruner: leave the rule out to see every trial meet it.)
-    study = run_search(tmp_path, tiny_export, "--trials", "2", "--no-baselines", "--no-fair-share", "--epochs", "4")
+    # (Fair exploration's trials and the starting points never meet the pruner: leave them out to see every trial
+    # meet it.)
+    study = run_search(tmp_path, tiny_export, "--trials", "2", "--no-baselines", "--no-fair-share",
+                       "--no-starting-point", "--epochs", "4")
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
     for t in study.trials:
         assert sorted(t.intermediate_values) == [1, 2]
