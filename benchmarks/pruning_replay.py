@@ -26,10 +26,8 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives.fair_share import CHOSEN_BY, FAIR
 from objectives.rungs import Curve, competes, epoch_rungs, judge
 from objectives.trial import BASELINE_ATTR, SETTLE_EPOCHS, reference_bar
-from search_space.start import STARTING
 from runners.cli import doc_parser, positive_int
 
 
@@ -108,8 +106,7 @@ def _replay_rungs(trials: list[FrozenTrial], rule: Rule, max_epochs: int, refere
     for trial in trials:
         curve = Curve.of(trial)
         stop, stopped = len(curve.errors), False
-        # fair exploration's trials and the starting points pass the rungs, and are no peers
-        judged = trial.user_attrs.get(CHOSEN_BY) not in (FAIR, STARTING)
+        judged = competes(trial)  # fair exploration's trials and the starting points pass the rungs
         unjudged = ()
         for epoch in range(1, min(len(curve.errors), max_epochs - 1) + 1 if judged else 0):
             so_far = Curve(curve.errors[:epoch], curve.seconds[:epoch] if curve.seconds else None)

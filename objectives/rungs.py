@@ -135,8 +135,9 @@ def judge(mine: Curve, peers: list[Curve], references: list[Curve], max_epochs: 
     return Judgement(None, tuple(waiting))
 
 
-def competes(trial: FrozenTrial) -> bool:
-    """Whether a sampled trial is a peer at the rungs: not fair exploration's, not the starting point."""
+def competes(trial: FrozenTrial | optuna.Trial) -> bool:
+    """Whether a sampled trial meets the rungs, judged there and a peer of the others: not fair exploration's, not a
+    starting point (both pass the rungs)."""
     return trial.user_attrs.get(CHOSEN_BY) not in (FAIR, STARTING)
 
 

@@ -20,7 +20,7 @@ from cones.types import ConeSet
 from objectives.fair_share import CHOSEN_BY, FAIR
 from objectives.metrics import Metrics
 from objectives.quantize import post_training
-from objectives.rungs import SECONDS_ATTR, epoch_rungs
+from objectives.rungs import SECONDS_ATTR, competes, epoch_rungs
 from objectives.study_reader import pareto_ranks
 from objectives.train import TrainResult, evaluate, train
 from search_space.config import Config
@@ -181,8 +181,7 @@ class EpochReporter:
         # designs, there for their result; search_space/start.py) do not compete at the rungs; fair trials are not
         # stopped by the reference bar either (a question compares finished trials).
         self.fair = trial.user_attrs.get(CHOSEN_BY) == FAIR
-        self.exempt = (BASELINE_ATTR in trial.user_attrs or self.fair
-                       or trial.user_attrs.get(CHOSEN_BY) == STARTING)
+        self.exempt = BASELINE_ATTR in trial.user_attrs or not competes(trial)
 
     def __call__(self, epoch: int, metrics: Metrics, seconds: float | None = None) -> bool:
         """``seconds``: training seconds so far, as the worker measured them (default: since this reporter was made,
