@@ -26,7 +26,7 @@ import itertools
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives.study_reader import finished
+from objectives.trial_queue import TrialQueue
 from search_space.config import HEADS
 from search_space.space import BATCH_SIZE_RANGE
 
@@ -130,7 +130,7 @@ def next_cell(families: list[str], counts: dict[tuple, int]) -> Cell | None:
     return None, None, None, min(short_ends, key=lambda end: counts.get(("batch", end), 0))
 
 
-class FairShare:
+class FairShare(TrialQueue):
     """Call before each trial is asked for (``maybe_enqueue``): enqueues a fair trial when it is its turn.
 
     ``families``: the families the study's space samples (those with a model within the cap).
@@ -138,12 +138,6 @@ class FairShare:
 
     def __init__(self, families: list[str], max_epochs: int, target: int | None = None):
         self.families, self.max_epochs, self.target = list(families), max_epochs, target
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial | None = None) -> None:
-        """As an Optuna callback: after each trial, the next one's turn (none once the study holds ``target``
-        finished trials, so no fair trial is left waiting when the search ends)."""
-        if self.target is None or finished(study) < self.target:
-            self.maybe_enqueue(study)
 
     def maybe_enqueue(self, study: optuna.Study) -> tuple | None:
         trials = study.get_trials(deepcopy=False)

@@ -18,8 +18,9 @@ from search_space.config import BYTES_PER_KB
 from search_space.space import SearchSpace, trial_params
 from search_space.start import STARTING, starting_points
 from objectives.fair_share import CHOSEN_BY
+from objectives.trial_queue import TrialQueue
 from objectives.rungs import RungPruner
-from objectives.study_reader import finished, study_weights
+from objectives.study_reader import study_weights
 from objectives.trial import BASELINE_ATTR, TrialSettings, directions, metric_names, size_attrs
 
 SAMPLERS = ("tpe", "random", "nsga2")
@@ -183,7 +184,7 @@ def _enqueue(study: optuna.Study, name: str, cfg) -> None:
     study.enqueue_trial(trial_params(cfg), user_attrs={BASELINE_ATTR: name})
 
 
-class ReferenceQueue:
+class ReferenceQueue(TrialQueue):
     """The hand designs beside the search: call before each trial is asked for (``maybe_enqueue``, or as an
     ``optimize`` callback). The next hand design is queued when none is waiting or running and the hand designs
     have had no more trials than the sampler: with two workers one runs the reference while the other searches;
@@ -191,10 +192,6 @@ class ReferenceQueue:
 
     def __init__(self, space: SearchSpace, target: int | None = None):
         self.space, self.target = space, target
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
-        if self.target is None or finished(study) < self.target:
-            self.maybe_enqueue(study)
 
     def maybe_enqueue(self, study: optuna.Study) -> str | None:
         trials = study.get_trials(deepcopy=False)
@@ -213,7 +210,7 @@ class ReferenceQueue:
         return name
 
 
-class StartingPoint:
+class StartingPoint(TrialQueue):
     """A fresh study's first sampled trials are ``search_space.start.starting_points``, one at a time: call before
     each trial is asked for, after ``ReferenceQueue`` (so with two workers one trains a hand design, the other the
     starting points). It waits while a trial is queued (the hand designs run first with ``--reference-first``).
@@ -222,10 +219,6 @@ class StartingPoint:
 
     def __init__(self, space: SearchSpace, target: int | None = None):
         self.cfgs, self.target = starting_points(space), target
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
-        if self.target is None or finished(study) < self.target:
-            self.maybe_enqueue(study)
 
     def maybe_enqueue(self, study: optuna.Study) -> bool:
         trials = study.get_trials(deepcopy=False)
