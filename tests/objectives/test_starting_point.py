@@ -102,14 +102,14 @@ def test_no_trial_is_judged_against_the_starting_point():
         assert (reference_bar(40.0, 2, trial.number, study.trials) is None) == (chosen_by == STARTING)
 
 
-def test_the_starting_point_is_the_config_the_readme_ships():
+def test_the_starting_points_are_the_config_files_the_readme_measures():
     import json
 
     from search_space.config import Config
     from tests.conftest import REPO
 
-    shipped = json.loads((REPO / "benchmarks" / "configs" / "real200-best.json").read_text())["config"]
-    assert STARTING_POINT == Config(**shipped)
+    files = [REPO / "benchmarks" / "configs" / name for name in ("real200-best.json", "start-deeper.json")]
+    assert [Config(**json.loads(path.read_text())["config"]) for path in files] == starting_points(SPACE)
 
 
 def test_a_starting_point_passes_the_rungs_but_not_the_reference_bar():
