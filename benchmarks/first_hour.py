@@ -10,11 +10,12 @@ The last runs a whole 200-trial search and reads its first hour (and prints the 
 Each rule set runs ``runners/search.py`` as a user would (a fresh study in its own SQLite file under --out,
 ``--timeout`` the given minutes), one after the other so that each has the whole machine:
 
-- ``today``: the hand designs first, then Optuna's successive halving alone (``--reference-first --rungs optuna
-  --no-reference-bar --no-fair-share``);
+- ``today``: the hand designs first, then Optuna's successive halving alone, every trial scored with one seed
+  (``--reference-first --rungs optuna --no-reference-bar --no-fair-share --no-starting-point --no-confirm``);
 - ``new``: the defaults (the hand designs beside the search; the first sampled trials are the product's starting
   points, ``search_space/start.py``; the first trials judged against the hand designs at successive halving's
-  rungs; the reference bar stops settled trials, hand designs included; fair exploration);
+  rungs; the reference bar stops settled trials, hand designs included; fair exploration; a trial that beats the
+  study's best scored by two seeds' mean);
 - ``no-fair-share``: the defaults with the sampler choosing every trial (issue 18's side by side: with
   ``--trials 200``, each whole run's best and when it came within 5% of it).
 
@@ -44,7 +45,7 @@ from runners.cli import doc_parser, positive_float, positive_int  # noqa: E402
 
 # "today": the rules before issue 16, as the issue measured them.
 RULES = {"today": ["--no-reference-bar", "--no-fair-share", "--reference-first", "--rungs", "optuna",
-                   "--no-starting-point"], "new": [], "no-fair-share": ["--no-fair-share"]}
+                   "--no-starting-point", "--no-confirm"], "new": [], "no-fair-share": ["--no-fair-share"]}
 MARKS = (5, 10, 20, 30, 60)
 NEAR = 1.05  # "within 5% of the run's best"
 

@@ -29,6 +29,7 @@ from search_space.space import SearchSpace, sample_config
 from search_space.start import STARTING
 
 BASELINE_ATTR = "baseline"
+SEEDS_ATTR = "val_mean_px_by_seed"  # a confirmed trial's error with each of its two seeds (``confirmed``)
 INTERRUPTED = "interrupted"  # the status of a trial cut off by Ctrl-C or SIGTERM (recorded FAIL)
 # The reference bar (single objective): from epoch SETTLE_EPOCHS on, any trial, a hand design included, stops
 # when its error is more than HOPELESS_FACTOR times the best error another trial had at the same epoch.
@@ -58,6 +59,10 @@ class TrialSettings:
     # designs), or "optuna" (Optuna's SuccessiveHalvingPruner, the rule before issue 16). Why epochs:
     # docs/decisions.md, "The first hour".
     rungs: str = "epochs"
+    # A trial that beats the study's best is trained again with the next seed and scored by the two seeds' mean
+    # (``confirm_below``), so the best is not one seed's luck; off with --no-confirm. Why: docs/decisions.md,
+    # "The first hour".
+    confirm: bool = True
 
     @property
     def multi_objective(self) -> bool:
@@ -92,6 +97,11 @@ class Objective:
             if self.settings.weights == "int8" and result.status == "ok":
                 result = int8_scored(trial, result, int8_metrics(result, cfg, self.settings, self.train_set,
                                                                  self.val_set))
+            if confirms(result, confirm_below(trial, self.settings)):
+                second = train(cfg, self.train_set, self.val_set, self.settings.max_epochs,
+                               seed=self.settings.seed + 1, augmentation=self.settings.augmentation,
+                               threads=self.settings.threads)
+                result = confirmed(trial, result, second, self.settings.seed)
         except KeyboardInterrupt:
             # Optuna records the trial FAIL; say why, as the Ray runner does for the trials it stops.
             trial.set_user_attr("status", INTERRUPTED)
@@ -114,6 +124,39 @@ def int8_scored(trial, result: TrainResult, int8: Metrics) -> TrainResult:
     stays float."""
     trial.set_user_attr("val_float32_mean_px", result.metrics.mean_px)
     return dataclasses.replace(result, metrics=int8)
+
+
+def confirm_below(trial: optuna.Trial, settings: TrialSettings) -> float | None:
+    """The error a trial must beat to be trained again with the next seed: the best complete trial's value (a first
+    trial always is). None where no trial is: a hand design (the reference, scored as the original study did), a
+    multi-objective or int8 study, or ``settings.confirm`` off."""
+    if (not settings.confirm or settings.multi_objective or settings.weights != "float32"
+            or BASELINE_ATTR in trial.user_attrs):
+        return None
+    return min((t.value for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
+               default=math.inf)
+
+
+def confirms(result: TrainResult, below: float | None) -> bool:
+    return below is not None and result.status == "ok" and result.metrics.mean_px < below
+
+
+def confirmed(trial: optuna.Trial, first: TrainResult, second: TrainResult, seed: int) -> TrainResult:
+    """A trial scored with two seeds: its ``val_*`` figures are the two runs' means (each seed's error in
+    ``val_mean_px_by_seed``), its training seconds their sum, its learning curve the first seed's. A second run
+    that diverges makes the trial diverged: a config that diverges on one seed in two is no model to ship."""
+    trial.set_user_attr(SEEDS_ATTR, [first.metrics.mean_px, second.metrics.mean_px])
+    seconds = first.train_seconds + second.train_seconds
+    if second.status != "ok":
+        reason = f"seed {seed + 1}: {second.reason} (seed {seed}: {first.metrics.mean_px:.3f} px)"
+        return dataclasses.replace(first, status=second.status, reason=reason, metrics=second.metrics,
+                                   train_seconds=seconds)
+    return dataclasses.replace(first, metrics=mean_metrics(first.metrics, second.metrics), train_seconds=seconds)
+
+
+def mean_metrics(a: Metrics, b: Metrics) -> Metrics:
+    return Metrics(*((tuple((x + y) / 2 for x, y in zip(u, v)) if isinstance(u, tuple) else (u + v) / 2)
+                     for u, v in zip(dataclasses.astuple(a), dataclasses.astuple(b))))
 
 
 def size_attrs(cfg: Config, max_bytes: int, weights: str = "float32") -> tuple[dict, object]:

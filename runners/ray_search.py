@@ -49,8 +49,8 @@ from cones.types import ConeSet
 from objectives.metrics import Metrics
 from objectives.study_reader import finished
 from objectives.train import TrainResult
-from objectives.trial import (INTERRUPTED, EpochReporter, TrialDiverged, TrialSettings, int8_scored, record_result,
-                              record_size)
+from objectives.trial import (INTERRUPTED, EpochReporter, TrialDiverged, TrialSettings, confirm_below, confirmed,
+                              int8_scored, record_result, record_size)
 from search_space.space import SearchSpace, sample_config
 
 # Ray's defaults that a search does not want: a `uv run` runtime environment, usage statistics sent
@@ -197,7 +197,8 @@ class StudyDriver:
                 continue
             trial.set_user_attr("ray_trial", tune_id)
             self.running[tune_id] = _Running(trial, size.kb, EpochReporter(trial, self.settings, size.kb))
-            return {"trial": trial.number, "config": cfg.to_dict()}
+            return {"trial": trial.number, "config": cfg.to_dict(),
+                    "confirm_below": confirm_below(trial, self.settings)}
 
     def on_result(self, tune_id: str, result: dict) -> bool:
         """Record one reported epoch; True stops the trial (Optuna's pruner or the Pareto rung rule)."""
@@ -235,6 +236,12 @@ class StudyDriver:
         result = TrainResult(status, metrics, epochs, seconds, list(run.reporter.history), reason)
         if run.outcome is not None and "int8" in run.outcome and not run.stopped:
             result = int8_scored(run.trial, result, _metrics(run.outcome["int8"]))
+        if run.outcome is not None and "confirm" in run.outcome and not run.stopped:
+            second = run.outcome["confirm"]
+            metrics = _metrics(second["metrics"]) if second["status"] == "ok" else Metrics.failed()
+            result = confirmed(run.trial, result, TrainResult(second["status"], metrics, second["epochs"],
+                                                              second["train_seconds"], [], second["reason"]),
+                               self.settings.seed)
         try:
             value = record_result(run.trial, result, self.settings, run.kb)
         except optuna.TrialPruned:

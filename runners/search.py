@@ -91,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-starting-point", action="store_true",
                    help="let the sampler choose a fresh study's first trials too (default: the best design the "
                         "product knows and its design one block deeper, search_space/start.py)")
+    p.add_argument("--no-confirm", action="store_true",
+                   help="score every trial with one seed (default: a trial that beats the study's best is trained "
+                        "again with the next seed and scored by the two seeds' mean)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="trials at once; above 1 they run on Ray Tune (default 1: in this process)")
     p.add_argument("--ray-address", default=None, help="join a Ray cluster ('auto' or HOST:PORT) instead of a local one")
@@ -117,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         max_bytes=max_bytes(args.max_kb), max_epochs=args.epochs, objectives=OBJECTIVE_CHOICES[args.objectives],
         seed=args.seed, threads=args.threads or max(1, (os.cpu_count() or 1) // args.workers),
         reference_bar=not (args.no_early_stopping or args.no_reference_bar), weights=args.weights, rungs=args.rungs,
+        confirm=not args.no_confirm,
     )
     check_storage(args.storage, must_exist=False)
     storage = open_storage(args.storage, heartbeat_interval=args.heartbeat)
