@@ -9,7 +9,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
 from objectives.study_reader import best_feasible, finished, is_feasible, trial_error, within_cap
-from objectives.trial import BASELINE_ATTR
+from objectives.trial import BASELINE_ATTR, SEEDS_ATTR
 from search_space.config import BYTES_PER_KB
 
 
@@ -96,7 +96,8 @@ def summary(study: optuna.Study, max_bytes: int, storage_url: str) -> str:
     if best is None:
         lines.append("no trial has completed within the size cap yet")
         return "\n".join(lines)
-    lines += ["best trial:", header, row(best)]
+    seeds = best.user_attrs.get(SEEDS_ATTR)
+    lines += ["best trial:", header, row(best, f"mean of 2 seeds: {seeds[0]:.3f}, {seeds[1]:.3f}" if seeds else "")]
     # The reference: complete hand designs, and those the reference bar stopped once their result was
     # settled (their error is the one at that epoch); a design copied from another study says so.
     baselines = [t for t in trials if BASELINE_ATTR in t.user_attrs and "val_mean_px" in t.user_attrs
@@ -127,10 +128,12 @@ def milestones(trials: list[FrozenTrial], best: FrozenTrial, max_epochs: int | N
     trained = [t for t in trials if t.state.is_finished() and "epochs" in t.user_attrs
                and t.user_attrs.get("status") != "oversize"]
     if max_epochs and trained:
-        budget = len(trained) * max_epochs
-        epochs = sum(t.user_attrs["epochs"] for t in trained)
-        lines.append(f"epochs trained: {epochs:,} of {budget:,} ({len(trained)} trained trials x {max_epochs}; "
-                     f"{1 - epochs / budget:.0%} saved by early stopping)")
+        again = [t for t in trained if SEEDS_ATTR in t.user_attrs]  # a new best's second seed: a whole run more
+        budget = (len(trained) + len(again)) * max_epochs
+        epochs = sum(t.user_attrs["epochs"] for t in trained) + len(again) * max_epochs
+        second = f" + {len(again)} new bests trained again with a second seed" if again else ""
+        lines.append(f"epochs trained: {epochs:,} of {budget:,} ({len(trained)} trained trials{second} x "
+                     f"{max_epochs}; {1 - epochs / budget:.0%} saved by early stopping)")
     complete = sorted((t for t in trials if t.state == TrialState.COMPLETE and "val_mean_px" in t.user_attrs
                        and t.datetime_complete is not None), key=lambda t: t.datetime_complete)
     reference = [t.user_attrs["val_mean_px"] for t in complete if BASELINE_ATTR in t.user_attrs]

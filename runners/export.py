@@ -27,13 +27,14 @@ import optuna
 
 from objectives.study_reader import (best_feasible, is_usable, read_study, study_cap, study_weights, trial_error,
                                    trial_weight_bytes)
+from objectives.trial import SEEDS_ATTR
 from search_space.config import WEIGHT_FORMATS, Config
 from search_space.size import BYTES_PER_KB, max_bytes
 from runners.cli import (DEFAULT_STORAGE, UserError, check_out_file, check_storage, doc_parser, positive_float, run,
                          sqlite_path)
 
 SEARCH_ATTRS = ("status", "val_mean_px", "val_median_px", "val_pck1", "val_pck2", "val_pck3", "val_heatmap_mse",
-                "weight_bytes", "params", "macs", "epochs", "train_seconds", "baseline")
+                SEEDS_ATTR, "weight_bytes", "params", "macs", "epochs", "train_seconds", "baseline")
 
 
 class PickError(Exception):
@@ -53,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     search = record["search"]
-    print(f"trial {trial.number} of study {study.study_name!r}: {search['val_mean_px']:.3f} px validation error, "
-          f"{search['weight_bytes']} bytes ({search['weight_bytes'] / BYTES_PER_KB:.1f} KB) of {search['weights']} "
-          f"weights; ships as {record['weights']}")
+    seeds = " (mean of 2 seeds)" if SEEDS_ATTR in search else ""
+    print(f"trial {trial.number} of study {study.study_name!r}: {search['val_mean_px']:.3f} px validation error"
+          f"{seeds}, {search['weight_bytes']} bytes ({search['weight_bytes'] / BYTES_PER_KB:.1f} KB) of "
+          f"{search['weights']} weights; ships as {record['weights']}")
     print(f"wrote {out}; retrain it with: python runners/retrain.py --config {out} --data DIR --out DIR")
     return 0
 

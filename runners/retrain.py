@@ -59,6 +59,7 @@ from objectives.metrics import Metrics
 from objectives.quantize import CALIBRATION_CROPS, QuantizeResult, quantize
 from objectives.recipe import RECIPES, Recipe
 from objectives.train import predict_keypoints, train
+from objectives.trial import SEEDS_ATTR
 from search_space.config import WEIGHT_FORMATS, Config
 from search_space.registry import families
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                              search=record.get("search", {}), measured=val_set is not None, argv=argv,
                              quantized=quantized)
     if args.reproduce:
-        metrics["reproduce"] = compare_with_search(metrics["search"], shipped.metrics.mean_px)
+        metrics["reproduce"] = compare_with_search(metrics["search"], shipped.metrics.mean_px, plan.seed)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
     print(final_report(shipped.metrics, exported.weight_bytes, cap, agreement, out, val_set is not None))
@@ -500,8 +501,13 @@ def agreement_text(agreement: dict) -> str:
     return f"max {agreement['max_px']:.2g} px{spread} ({verdict} within {tolerance} px)"
 
 
-def compare_with_search(search: dict, mean_px: float) -> dict:
+def compare_with_search(search: dict, mean_px: float, seed: int | None = None) -> dict:
+    """The retrain's error against the search's: a trial scored by two seeds' mean is compared with its run of
+    the retrain's seed (the study's seed or the next), the run the retrain repeats."""
     searched = search.get("val_mean_px", (search.get("values") or [None])[0])
+    by_seed, first = search.get(SEEDS_ATTR), search.get("seed", 0)
+    if by_seed and seed is not None and 0 <= seed - first < len(by_seed):
+        searched = by_seed[seed - first]
     if searched is None:
         return {"search_val_mean_px": None, "val_mean_px": mean_px, "relative_difference": None}
     relative = (mean_px - searched) / searched

@@ -94,6 +94,17 @@ def test_closing_lines_give_epochs_saved_and_search_time_to_each_milestone():
     assert re.search(r"the best\s+#7\s+55.0 min", text)
 
 
+def test_a_new_best_s_second_seed_counts_as_epochs_trained():
+    trials = [
+        _ran(_trained(TrialState.COMPLETE, 2.0, 10, val_mean_px_by_seed=[1.9, 2.1]), 0, 10, 0),
+        _ran(_trained(TrialState.PRUNED, 30.0, 1, status="stopped"), 10, 11, 1),
+        _ran(_trained(TrialState.COMPLETE, 2.5, 10), 11, 20, 2),
+    ]
+    text = "\n".join(milestones(trials, best=trials[0], max_epochs=10))
+    assert ("epochs trained: 31 of 40 (3 trained trials + 1 new bests trained again with a second seed x 10; "
+            "22% saved by early stopping)") in text
+
+
 def test_search_time_counts_parallel_trials_once():
     trials = [_ran(create_trial(value=1.0), a, b, i) for i, (a, b) in enumerate([(0, 10), (5, 12), (20, 25)])]
     end = trials[-1].datetime_complete

@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 
 from objectives import study as study_module
 from objectives.study_reader import finished
+from objectives.trial import SEEDS_ATTR
 from runners import search
 from runners.ray_search import StudyDriver, ray_environment
 from tests.runners.test_search import TRIAL_ATTRS
@@ -147,3 +148,14 @@ def test_in_process_and_ray_runs_alternate_on_one_study(tmp_path, tiny_export, i
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert all(TRIAL_ATTRS <= set(t.user_attrs) for t in complete)
     assert [RAY_ONLY_ATTRS <= set(t.user_attrs) for t in study.trials] == [False, False, True, True, False]
+
+
+def test_on_ray_a_trial_that_beats_the_best_is_scored_by_two_seeds(tmp_path, tiny_export, isolated_cache):
+    # Two trials start before either finishes: nothing to beat yet, so both are trained with a second seed.
+    study = run_search(tmp_path, tiny_export, "--trials", "2", "--no-baselines", "--no-fair-share")
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 2
+    for trial in complete:
+        seeds = trial.user_attrs[SEEDS_ATTR]
+        assert len(seeds) == 2 and seeds[0] != pytest.approx(seeds[1])
+        assert trial.value == trial.user_attrs["val_mean_px"] == pytest.approx(sum(seeds) / 2)

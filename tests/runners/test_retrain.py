@@ -12,7 +12,7 @@ from deploy.exported import ExportedModel, initializer_bytes
 from cones.load import load_data
 from objectives.heldout_runs import run_path, write_run
 from objectives.recipe import RECIPES
-from runners.retrain import main, parse_args, ship_epochs, training_plan
+from runners.retrain import compare_with_search, main, parse_args, ship_epochs, training_plan
 from search_space.config import Config
 from search_space.registry import create_model
 from search_space.size import max_bytes, measure
@@ -112,6 +112,13 @@ def test_reproduce_prints_the_searchs_error_beside_the_new_one(data_dir, tmp_pat
     assert reproduce["search_val_mean_px"] == 10.0
     assert reproduce["relative_difference"] == pytest.approx(reproduce["val_mean_px"] / 10.0 - 1)
     assert "reproduce: search 10.000 px, retrain" in capsys.readouterr().out
+
+
+def test_a_two_seed_search_error_is_compared_with_the_run_of_the_retrain_s_seed():
+    search = {"val_mean_px": 1.3, "val_mean_px_by_seed": [1.2, 1.4], "seed": 5}
+    assert compare_with_search(search, 1.2, seed=5)["relative_difference"] == 0.0  # the study's seed: its run
+    assert compare_with_search(search, 1.4, seed=6)["search_val_mean_px"] == 1.4  # the next seed's run
+    assert compare_with_search(search, 1.3, seed=9)["search_val_mean_px"] == 1.3  # another seed: the mean
 
 
 def test_unknown_val_team_is_named(data_dir, tmp_path):

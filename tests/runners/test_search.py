@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from objectives.study_reader import finished
-from objectives.trial import TrialDiverged
+from objectives.trial import SEEDS_ATTR, TrialDiverged
 from runners import search
 from search_space.space import trial_params
 from search_space.config import Config
@@ -258,6 +258,28 @@ def test_without_the_starting_point_the_sampler_chooses_the_first_trial(tmp_path
     url = run_search(tmp_path, tiny_export, "--trials", "2", "--no-starting-point", "--no-fair-share")
     chosen = [t.user_attrs["chosen_by"] for t in optuna.load_study(study_name="keypoints", storage=url).trials]
     assert chosen == ["hand design", "sampler"]
+
+
+def test_a_trial_that_beats_the_best_is_scored_by_two_seeds_and_the_rest_by_one(tmp_path, tiny_export,
+                                                                                 isolated_cache, capsys):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    confirmed = optuna.load_study(study_name="keypoints", storage=run_search(
+        tmp_path / "a", tiny_export, "--trials", "3", "--no-baselines", "--no-fair-share"))
+    assert "mean of 2 seeds: " in capsys.readouterr().out  # the closing table says the best is two seeds' mean
+    one_seed = optuna.load_study(study_name="keypoints", storage=run_search(
+        tmp_path / "b", tiny_export, "--trials", "3", "--no-baselines", "--no-fair-share", "--no-confirm"))
+    best = math.inf
+    for trial, alone in zip(confirmed.trials, one_seed.trials, strict=True):
+        assert trial.params == alone.params and trial.state == alone.state == TrialState.COMPLETE
+        assert SEEDS_ATTR not in alone.user_attrs
+        first = alone.value  # the first seed's run is the one-seed study's: the same training
+        if first < best:  # a new best (the first trial always is): trained again with the next seed
+            seeds = trial.user_attrs[SEEDS_ATTR]
+            assert seeds[0] == pytest.approx(first) and seeds[1] != pytest.approx(first)
+            assert trial.value == trial.user_attrs["val_mean_px"] == pytest.approx(sum(seeds) / 2)
+        else:
+            assert SEEDS_ATTR not in trial.user_attrs and trial.value == pytest.approx(first)
+        best = min(best, trial.value)
 
 
 def optimize_logged(objective, n_trials: int) -> tuple[str, bool]:
