@@ -98,9 +98,7 @@ class Objective:
                 result = int8_scored(trial, result, int8_metrics(result, cfg, self.settings, self.train_set,
                                                                  self.val_set))
             if confirms(result, confirm_below(trial, self.settings)):
-                second = train(cfg, self.train_set, self.val_set, self.settings.max_epochs,
-                               seed=self.settings.seed + 1, augmentation=self.settings.augmentation,
-                               threads=self.settings.threads)
+                second = train_second_seed(cfg, self.train_set, self.val_set, self.settings)
                 result = confirmed(trial, result, second, self.settings.seed)
         except KeyboardInterrupt:
             # Optuna records the trial FAIL; say why, as the Ray runner does for the trials it stops.
@@ -139,6 +137,12 @@ def confirm_below(trial: optuna.Trial, settings: TrialSettings) -> float | None:
 
 def confirms(result: TrainResult, below: float | None) -> bool:
     return below is not None and result.status == "ok" and result.metrics.mean_px < below
+
+
+def train_second_seed(cfg: Config, train_set: ConeSet, val_set: ConeSet, settings: TrialSettings) -> TrainResult:
+    """A new best's run with the next seed (in process and in a Ray worker): to the end, nothing reported."""
+    return train(cfg, train_set, val_set, settings.max_epochs, seed=settings.seed + 1,
+                 augmentation=settings.augmentation, threads=settings.threads)
 
 
 def confirmed(trial: optuna.Trial, first: TrainResult, second: TrainResult, seed: int) -> TrainResult:

@@ -237,11 +237,10 @@ class StudyDriver:
         if run.outcome is not None and "int8" in run.outcome and not run.stopped:
             result = int8_scored(run.trial, result, _metrics(run.outcome["int8"]))
         if run.outcome is not None and "confirm" in run.outcome and not run.stopped:
-            second = run.outcome["confirm"]
-            metrics = _metrics(second["metrics"]) if second["status"] == "ok" else Metrics.failed()
-            result = confirmed(run.trial, result, TrainResult(second["status"], metrics, second["epochs"],
-                                                              second["train_seconds"], [], second["reason"]),
-                               self.settings.seed)
+            second = run.outcome["confirm"]  # a diverged run's metrics are already Metrics.failed()'s
+            result = confirmed(run.trial, result, TrainResult(second["status"], _metrics(second["metrics"]),
+                                                              second["epochs"], second["train_seconds"], [],
+                                                              second["reason"]), self.settings.seed)
         try:
             value = record_result(run.trial, result, self.settings, run.kb)
         except optuna.TrialPruned:

@@ -15,7 +15,7 @@ from ray.tune.stopper import Stopper
 from cones.types import ConeSet
 from objectives.metrics import Metrics
 from objectives.train import train
-from objectives.trial import TrialSettings, confirms, int8_metrics
+from objectives.trial import TrialSettings, confirms, int8_metrics, train_second_seed
 from runners.ray_search import FINISHED, StudyDriver
 from search_space.config import Config
 
@@ -39,8 +39,7 @@ def run_trial(config: dict, train_set: ConeSet, val_set: ConeSet, settings: Tria
     if settings.weights == "int8" and result.status == "ok":  # the int8 study's score, as in process
         outcome["int8"] = int8_metrics(result, cfg, settings, train_set, val_set).to_dict()
     if confirms(result, config.get("confirm_below")):  # a new best: trained again with the next seed, as in process
-        second = train(cfg, train_set, val_set, settings.max_epochs, seed=settings.seed + 1,
-                       augmentation=settings.augmentation, threads=settings.threads)
+        second = train_second_seed(cfg, train_set, val_set, settings)
         outcome["confirm"] = {"status": second.status, "reason": second.reason, "epochs": second.epochs,
                               "train_seconds": second.train_seconds, "metrics": second.metrics.to_dict()}
     tune.report(outcome)
