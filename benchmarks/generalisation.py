@@ -1,6 +1,7 @@
 """How a config does on a camera it never saw: leave-one-team-out on the shared teams, recipe by recipe.
 
-    python benchmarks/generalisation.py --config best.json --data ../shared/cones_dataset --seeds 2 --jobs 2
+    python benchmarks/generalisation.py --config best.json --data ../shared/cones_dataset --data ../shared/cones_more \
+        --seeds 2 --jobs 2
     python benchmarks/generalisation.py --config best.json --data ../shared/cones_dataset --recipes today,ship
 
 For every team of the export, trains the config on the other teams with each recipe (``objectives.recipe``:
@@ -49,7 +50,8 @@ SPAN_BINS = (0, 42, 46, 50, 54, 1000)  # the 7 points' height in the crop, px
 def main(argv: list[str] | None = None) -> int:
     parser = doc_parser(__doc__)
     parser.add_argument("--config", required=True, help="export.py's JSON (or a bare config object)")
-    parser.add_argument("--data", required=True, metavar="DIR", help="Supervisely export with 2 or more teams")
+    parser.add_argument("--data", required=True, action="append", metavar="DIR",
+                        help="Supervisely export or COCO .json; give it again for more sources (2+ teams in all)")
     parser.add_argument("--recipes", default="today,ship",
                         help=f"comma-separated recipe names (default today,ship); known: {', '.join(RECIPES)}")
     parser.add_argument("--seeds", type=positive_int, default=1, help="training seeds 0..N-1 (default 1)")
@@ -62,14 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown recipe {unknown[0]!r}; known: {', '.join(RECIPES)}")
     cfg = read_config(args.config)
 
-    from cones.load import load_data  # the loader prints the counts line
+    from cones.load import describe_sources, load_data  # the loader prints the counts line
     try:
         data = load_data(args.data)
         data_id = data.fingerprint()
     except ValueError as error:
         raise SystemExit(f"generalisation: {error}") from None
     if len(set(data.teams)) < 2:
-        raise SystemExit(f"generalisation: {args.data} holds one team ({data.teams[0]}); leave-one-team-out needs 2+")
+        raise SystemExit(f"generalisation: {describe_sources(args.data)} holds one team ({data.teams[0]}); "
+                         "leave-one-team-out needs 2+")
 
     runs = [("config", cfg, name, RECIPES[name]) for name in args.recipes.split(",")]
     teacher_rows = train_teachers(data, data_id, runs, jobs=args.jobs)

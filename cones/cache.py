@@ -22,7 +22,7 @@ from cones.supervisely import LoadReport, list_files
 from cones.types import ConeSet
 
 # Bump when decoding changes (keypoint order, resizing, skip rules) so old caches are not served.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: <team>_<number> names keep their team
 
 
 def cache_dir() -> Path:

@@ -26,8 +26,9 @@ SKIP_REASONS = (
     "unlabelled keypoint", "point outside crop",  # COCO exports only (cones/coco.py)
 )
 LAYOUT = "<dir>/ann/<image>.json + <dir>/img/<image> (or a project folder holding such dataset folders)"
-# <team>_<frame>_<cone>.<ext>, e.g. amz_00000_0.png
+# <team>_<frame>_<cone>.<ext>, e.g. amz_00000_0.png; or <team>_<anything>, e.g. eikona_1061.jpg, so_200.bmp0.jpg
 _NAME_PATTERN = re.compile(r"^(?P<team>[^_]+)_(?P<frame>[^_]+)_(?P<cone>\d+)\.[^.]+$")
+_TEAM_PATTERN = re.compile(r"^(?P<team>[^_]+)_.+$")
 
 
 class ExportError(ValueError):
@@ -87,11 +88,19 @@ UNKNOWN_TEAM = "unknown"
 
 
 def parse_name(name: str) -> tuple[str, str]:
-    """``amz_00000_0.png`` -> (``amz``, ``amz_00000``); any other name is its own frame of team ``unknown``."""
+    """(team, frame) of a crop's file name.
+
+    ``amz_00000_0.png`` -> (``amz``, ``amz_00000``): team, frame and cone index. ``eikona_1061.jpg`` ->
+    (``eikona``, ``eikona_1061``): a team and a number but no cone index, as many teams' exports name crops, so
+    each crop is its own frame. A name without ``_`` (``cone7.png``) is its own frame of team ``unknown``.
+    """
     match = _NAME_PATTERN.match(name)
-    if match is None:
-        return UNKNOWN_TEAM, Path(name).stem
-    return match["team"], f"{match['team']}_{match['frame']}"
+    if match is not None:
+        return match["team"], f"{match['team']}_{match['frame']}"
+    match = _TEAM_PATTERN.match(name)
+    if match is not None:
+        return match["team"], Path(name).stem
+    return UNKNOWN_TEAM, Path(name).stem
 
 
 def canonical_order(points: np.ndarray) -> np.ndarray:

@@ -149,6 +149,48 @@ def test_team_and_frame_from_name():
     assert parse_name("cone 7.png") == ("unknown", "cone 7")
 
 
+def test_names_without_a_cone_index_keep_their_team_each_crop_its_own_frame():
+    # cones_more's two styles: <team>_<number>.jpg and <team>_<number>.bmp<k>.jpg
+    assert parse_name("eikona_1061.jpg") == ("eikona", "eikona_1061")
+    assert parse_name("so_200.bmp0.jpg") == ("so", "so_200.bmp0")
+    assert parse_name("so_200.bmp1.jpg") == ("so", "so_200.bmp1")
+
+
+def test_an_export_named_team_number_loads_as_its_team_without_warning(tmp_path):
+    for name in ("eikona_1.jpg", "eikona_2.jpg", "so_7.bmp0.jpg"):
+        write_sample(tmp_path, name)
+    lines = []
+    data = load_data(tmp_path, log=lines.append)
+    assert data.teams == ("eikona", "eikona", "so")
+    assert len(set(data.frames)) == 3
+    assert not any("warning" in line for line in lines)
+
+
+def test_data_given_twice_joins_the_sources_teams_keeping_their_names(tmp_path):
+    write_sample(tmp_path / "a", "amz_00000_0.png")
+    write_sample(tmp_path / "a", "tuwr_00001_0.png")
+    write_sample(tmp_path / "b", "eikona_5.jpg")
+    lines = []
+    data = load_data([tmp_path / "a", tmp_path / "b"], log=lines.append)
+    assert len(data) == 3 and sorted(data.teams) == ["amz", "eikona", "tuwr"]
+    assert sum("loaded" in line for line in lines) == 2  # one counts line per source
+    assert load_data([tmp_path / "a"], log=quiet).fingerprint() == load_data(tmp_path / "a", log=quiet).fingerprint()
+
+
+def test_a_team_in_two_sources_is_refused_with_how_to_rename(tmp_path):
+    write_sample(tmp_path / "a", "amz_00000_0.png")
+    write_sample(tmp_path / "b", "amz_00007_0.png")
+    with pytest.raises(ValueError, match=r"team 'amz' is in both .*a and .*b.*rename one source's files "
+                                         r"\(e\.g\. amz2_00012_0\.png"):
+        load_data([tmp_path / "a", tmp_path / "b"], log=quiet)
+
+
+def test_the_same_source_twice_is_refused(tmp_path):
+    write_sample(tmp_path / "a", "amz_00000_0.png")
+    with pytest.raises(ValueError, match="given twice"):
+        load_data([tmp_path / "a", tmp_path / "a"], log=quiet)
+
+
 def test_cache_hit_returns_equal_data(tmp_path):
     write_sample(tmp_path / "export", "amz_00000_0.png", tags=["bad quality"])
     write_sample(tmp_path / "export", "tuwr_00003_1.png", points=CONE[:6])
