@@ -11,6 +11,18 @@ and metadata (``metadata_props``): ``config`` (the Config as JSON), ``keypoint_n
 ``weight_bytes`` (bytes of the weight initializers) and ``weights`` (their format: ``float32``, or ``int8`` for
 a QDQ model, ``deploy/qdq.py``; files written before int8 existed have no key and are float32). An int8 model
 keeps the same contract: float32 image in, float32 keypoints and heatmaps out.
+
+Running an int8 model in ONNX Runtime: ``ExportedModel`` opens the session with ``session.disable_quant_qdq`` set to
+"1", so ONNX Runtime runs the QDQ graph as written (QuantizeLinear, DequantizeLinear, a float32 Conv), which is what
+the fake-quantized torch model computes. By default ONNX Runtime fuses DequantizeLinear -> Conv -> (Relu) ->
+QuantizeLinear into QLinearConv (since 1.23 also with the float32 bias the file keeps, which it rounds to int32), and
+on x86 CPUs without VNNI (AVX2, AVX-512 before VNNI) that kernel adds pairs of uint8 x int8 products in saturating
+int16: 2 x 255 x 127 = 64,770 is over 32,767, so a bright crop against full-range weights ([-127, 127],
+``search_space.int8``) comes out tens of codes wrong, and keypoints move by tens of pixels. A team running the file
+in ONNX Runtime on such a CPU should set the same option. (``session.x64quantprecision`` "1", which keeps the
+integer kernel but converts the weights to uint8, does not load a flip-test model: ONNX Runtime names the converted
+weight after the original once per convolution reading it, and flip averaging reads every weight twice.) Float32
+models have no quantized op, and the option changes nothing for them.
 """
 from __future__ import annotations
 
@@ -29,6 +41,9 @@ OUTPUT_NAMES = ("keypoints", "heatmaps")
 # Every initializer of an exported model is a weight of the wrapped network, named after its state-dict key
 # under this prefix (``net.body.0.conv.weight``); decode's constants are Constant nodes, not initializers.
 WEIGHT_PREFIX = "net."
+# ONNX Runtime's session option that runs a QDQ graph as written, without fusing it into integer kernels (module
+# docstring: on x86 without VNNI those saturate).
+DISABLE_QDQ_FUSION = "session.disable_quant_qdq"
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class ExportedModel:
         if not self.path.is_file():
             raise FileNotFoundError(f"no ONNX model at {self.path}; write one with runners/retrain.py")
         options = ort.SessionOptions()
+        options.add_session_config_entry(DISABLE_QDQ_FUSION, "1")  # int8 as torch computes it (module docstring)
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1

@@ -12,9 +12,10 @@ from cones.augment import AugmentConfig
 from cones.synthetic import make_synthetic
 from deploy.exported import ExportedModel, initializer_bytes
 from deploy.onnx_export import OversizeError, export_onnx
-from objectives.quantize import post_training
-from objectives.train import predict_keypoints, train
+from objectives.quantize import calibrate, post_training, prepare
+from objectives.train import predict_heatmaps, predict_keypoints, train
 from search_space.config import Config
+from search_space.int8 import quantized_convs
 from search_space.registry import create_model, families, get_family
 from search_space.size import max_bytes, measure
 from tests.deploy.test_onnx_export import _dims, trained_like
@@ -122,3 +123,21 @@ def test_flip_averaging_quantizes_both_passes(tmp_path, exported, crops):
     assert report.weight_bytes == measure(CFG, weights="int8").weight_bytes
     assert_agrees(predict_keypoints(quantized, crops.images, flip_test=True, decoder="local").numpy(),
                   ExportedModel(tmp_path / "flip.onnx").keypoints(crops.images.numpy()), crops.keypoints.numpy())
+
+
+def test_full_range_weights_on_a_white_crop_do_not_saturate(tmp_path, crops):
+    """Every weight code of the first convolution 127 against a white crop (input code 255): ONNX Runtime's fused
+    QLinearConv on x86 without VNNI adds pairs of uint8 x int8 products in int16 (2 x 255 x 127 = 64,770 > 32,767)
+    unless the session keeps the graph unfused (deploy/exported.py); the heatmaps then come out 0.03 apart, not 0."""
+    cfg = Config(family="unet", width=4, depth=2)
+    torch.manual_seed(0)
+    model = create_model(cfg).eval()
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        first.weight.fill_(0.05)
+    white = torch.full((4, *crops.images.shape[1:]), 255, dtype=torch.uint8)
+    quantized = calibrate(prepare(model), torch.cat([crops.images[:16], white]))
+    assert set(next(iter(quantized_convs(quantized).values())).quantized_weight().unique().tolist()) == {127}
+    export_onnx(quantized, cfg, tmp_path / "white.onnx", weights="int8")
+    np.testing.assert_allclose(ExportedModel(tmp_path / "white.onnx").run(white.numpy().astype(np.float32) / 255)[1],
+                               predict_heatmaps(quantized, white).numpy(), atol=1e-3)
