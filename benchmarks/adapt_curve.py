@@ -33,7 +33,7 @@ from objectives.adapt import (AdaptSettings, fine_tune, keypoint_errors, mean_of
 from objectives.train import predict_keypoints  # noqa: E402
 from objectives.heldout_runs import run_path  # noqa: E402
 from objectives.recipe import RECIPES, Recipe  # noqa: E402
-from runners.cli import doc_parser  # noqa: E402
+from runners.cli import add_data_argument, doc_parser  # noqa: E402
 from search_space.config import Config  # noqa: E402
 from search_space.registry import create_model, memory_format  # noqa: E402
 
@@ -47,7 +47,7 @@ MODES = {"mix": (True, {}), "mix-mirror": (True, {"mirror": True}),
 def main(argv: list[str] | None = None) -> int:
     parser = doc_parser(__doc__)
     parser.add_argument("--model", required=True, metavar="DIR", help="a folder retrain.py wrote (its config, recipe)")
-    parser.add_argument("--data", required=True, metavar="DIR", help="the shared export, 2+ teams")
+    add_data_argument(parser, "the shared export, 2+ teams", required=True)
     parser.add_argument("--budgets", default="10,30,100", help="labelled crops per team (default 10,30,100)")
     parser.add_argument("--modes", default="mix", help=f"comma-separated, of {', '.join(MODES)} (default mix)")
     parser.add_argument("--seeds", type=int, default=2)

@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from objectives.fair_share import CHOSEN_BY  # noqa: E402
 from search_space.start import STARTING  # noqa: E402
-from runners.cli import doc_parser, positive_float, positive_int  # noqa: E402
+from cones.load import data_options  # noqa: E402
+from runners.cli import add_data_argument, doc_parser, positive_float, positive_int  # noqa: E402
 
 # "today": the rules before issue 16, as the issue measured them.
 RULES = {"today": ["--no-reference-bar", "--no-fair-share", "--reference-first", "--rungs", "optuna",
@@ -52,7 +53,7 @@ NEAR = 1.05  # "within 5% of the run's best"
 
 def main(argv: list[str] | None = None) -> int:
     parser = doc_parser(__doc__)
-    parser.add_argument("--data", required=True, help="Supervisely export or COCO keypoints .json")
+    add_data_argument(parser, "Supervisely export or COCO keypoints .json", required=True)
     parser.add_argument("--val-teams", default="tuwr", help="validation teams (default tuwr)")
     parser.add_argument("--minutes", type=positive_float, default=60, help="each search's length (default 60)")
     parser.add_argument("--workers", type=positive_int, default=2, help="trials at once (default 2)")
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             if not db.exists():  # a finished run is kept: rerunning the command only adds what is missing
                 length = (["--trials", str(args.trials)] if args.trials else
                           ["--timeout", str(args.minutes * 60), "--trials", "100000"])
-                command = [sys.executable, "runners/search.py", "--data", args.data, "--val-teams", args.val_teams,
+                command = [sys.executable, "runners/search.py", *data_options(args.data), "--val-teams", args.val_teams,
                            "--workers", str(args.workers), "--seed", str(seed), *length, "--storage", f"sqlite:///{db}",
                            *RULES[rule]]
                 print(f"running {rule}, seed {seed}: {' '.join(command[1:])}", flush=True)

@@ -52,7 +52,7 @@ from objectives.heldout_runs import read_run, run_path, write_run  # noqa: E402
 from objectives.metrics import keypoint_metrics  # noqa: E402
 from objectives.quantize import quantize  # noqa: E402
 from objectives.recipe import RECIPES, Recipe  # noqa: E402
-from runners.cli import (UserError, check_out_dir, doc_parser, input_path, non_negative_int,  # noqa: E402
+from runners.cli import (UserError, add_data_argument, check_out_dir, doc_parser, input_path, non_negative_int,  # noqa: E402
                          positive_float, positive_int, run)
 from runners.retrain import DEFAULT_QAT_EPOCHS, check_agreement, read_record  # noqa: E402
 from search_space.config import Config  # noqa: E402
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         models.append((weights, Path(path).name, cfg))
     recipe = RECIPES[args.recipe].replace(**({"epochs": args.epochs} if args.epochs else {}))
     if args.out:
-        check_out_dir(args.out, force=args.force, inputs=[Path(args.data)])
+        check_out_dir(args.out, force=args.force, inputs=list(args.data))
 
     from cones.load import load_data  # the loader prints the counts line
     try:
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = compare(data, models, teams, range(args.seeds), recipe, qat_epochs=args.qat_epochs, folder=folder,
                           cap=cap, threads=args.threads, repeats=args.repeats, keep_files=bool(args.out))
     summary.update(recipe=args.recipe, recipe_fields=recipe.to_dict(), max_bytes=cap, qat_epochs=args.qat_epochs,
-                   data=str(args.data), command="python benchmarks/int8_vs_float.py " + " ".join(
+                   data=[str(p) for p in args.data], command="python benchmarks/int8_vs_float.py " + " ".join(
                        sys.argv[1:] if argv is None else argv))
     print(format_summary(summary))
     if args.json:
@@ -105,7 +105,7 @@ def parse_args(argv: list[str] | None):
                         "(runners/export.py's JSON, or a bare config object)")
     parser.add_argument("--int8", required=True, metavar="CONFIG.json", help="the int8 model's config (the same kinds "
                         "of file; the same config as --float compares the two formats of one architecture)")
-    parser.add_argument("--data", required=True, metavar="DIR", help="Supervisely export with 2 or more teams")
+    add_data_argument(parser, "Supervisely export with 2 or more teams", required=True)
     parser.add_argument("--val-teams", nargs="*", metavar="TEAM",
                         help=f"teams held out, each in turn (space- or comma-separated; default {DEFAULT_TEAM})")
     parser.add_argument("--teams", choices=["all"], help="all: hold out every team in turn (leave-one-team-out)")

@@ -45,7 +45,7 @@ from benchmarks.generalisation import benchmark  # noqa: E402
 from benchmarks.int8_vs_float import run_model  # noqa: E402
 from cones.types import ConeSet  # noqa: E402
 from objectives.recipe import Recipe  # noqa: E402
-from runners.cli import UserError, doc_parser, non_negative_int, positive_int, run  # noqa: E402
+from runners.cli import UserError, add_data_argument, doc_parser, non_negative_int, positive_int, run  # noqa: E402
 from runners.retrain import DEFAULT_QAT_EPOCHS  # noqa: E402
 from search_space.config import Config  # noqa: E402
 from search_space.size import measure  # noqa: E402
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = doc_parser(__doc__)
     parser.add_argument("--storage", required=True)
     parser.add_argument("--study", help="study name (default: the storage's only study)")
-    parser.add_argument("--data", required=True, metavar="DIR", help="the export the study searched on")
+    add_data_argument(parser, "the export the study searched on", required=True)
     parser.add_argument("--top", type=int, default=10, help="how many of the best trials (default 10)")
     parser.add_argument("--jobs", type=int, default=1, help="float32 studies: runs at once, one torch thread each "
                                                             "(an int8 study's runs go one at a time, see --threads)")
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     from cones.load import load_data
     data = load_data(args.data)
     if int8:
-        teams = held_out_teams(data, args.teams, study_val_teams, args.data)
+        teams = held_out_teams(data, args.teams, study_val_teams, " + ".join(map(str, args.data)))
         table = int8_ranking(data, picked, Recipe(epochs=epochs), teams, qat_epochs=args.qat_epochs,
                              cap=info.max_bytes, threads=args.threads)
         print(format_int8_table(table))

@@ -36,9 +36,14 @@ def source_record(data: Sources, resolve: bool = False) -> str | list[str]:
     return str(paths[0]) if len(paths) == 1 else [str(p) for p in paths]
 
 
+def data_options(data: Sources) -> list[str]:
+    """``["--data", A, "--data", B]``: the command-line options that read ``data`` again (none for synthetic)."""
+    return [item for path in source_list(data) for item in ("--data", str(path))]
+
+
 def data_flags(data: Sources) -> str:
-    """``--data A --data B``: the options that read ``data`` again (empty for synthetic cones)."""
-    return " ".join(f"--data {p}" for p in source_list(data))
+    """``--data A --data B``, as one string for messages."""
+    return " ".join(data_options(data))
 
 
 def describe_sources(data: Sources) -> str:

@@ -50,7 +50,7 @@ from objectives.study import open_storage
 from objectives.study_reader import is_usable, read_study
 from objectives.train import train
 from objectives.trial import INTERRUPTED, TrialDiverged, TrialSettings, record_result, size_attrs
-from runners.cli import (DEFAULT_STORAGE, EXIT_INTERRUPTED, UserError, check_out_file, check_storage, doc_parser,
+from runners.cli import (DEFAULT_STORAGE, EXIT_INTERRUPTED, UserError, add_data_argument, check_out_file, check_storage, doc_parser,
                          positive_int, run, sqlite_path)
 from runners.export import PickError, export_record, pick_trial
 from runners.retrain import held_out, read_record
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     json_out = None
     if args.json:
-        inputs = [Path(p) for p in (sqlite_path(args.storage), args.config, args.data) if p]
+        inputs = [Path(p) for p in (sqlite_path(args.storage), args.config, *(args.data or [])) if p]
         json_out = check_out_file(args.json, "--json", force=args.force, inputs=inputs)
     record, source = read_source(args)
     plan = make_plan(args, record, source)
@@ -113,7 +113,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--config", help="a config JSON instead (runners/export.py's, or a bare config object)")
     p.add_argument("--storage", default=DEFAULT_STORAGE,
                    help=f"Optuna storage of the search and of the ablation's study (default {DEFAULT_STORAGE})")
-    p.add_argument("--data", metavar="DIR", help="Supervisely export or COCO .json (default: the study's data)")
+    add_data_argument(p, "Supervisely export or COCO .json (default: the study's data)")
     p.add_argument("--val-teams", nargs="*", metavar="TEAM",
                    help="hold these teams out instead of the study's split (space- or comma-separated)")
     p.add_argument("--seeds", type=positive_int, default=3, help="training seeds per variant (default 3)")
@@ -184,14 +184,15 @@ def describe_plan(plan: Plan, record: dict) -> str:
 
 def read_data(args: argparse.Namespace, record: dict, plan: Plan):
     """(training crops, held-out crops, the data's fingerprint) of --data, else of the study's data."""
-    from cones.load import load_data
+    from cones.load import describe_sources, load_data, source_list
     from cones.splits import describe_split, split
 
     path = args.data
     searched = (record.get("data") or {}).get("data", "synthetic")
     if path is None and searched != "synthetic":
-        if not Path(searched).exists():
-            raise UserError(f"the search's data {searched} is not here; pass --data DIR (the same export)")
+        if not all(p.exists() for p in source_list(searched)):
+            raise UserError(f"the search's data {describe_sources(searched)} is not here; pass --data DIR (the same "
+                            "export)")
         path = searched
     try:
         data = load_data(path)

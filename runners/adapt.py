@@ -24,13 +24,13 @@ from pathlib import Path
 
 import torch
 
-from cones.load import load_data
+from cones.load import describe_sources, load_data, source_list, source_record
 from cones.types import ConeSet
 from deploy.onnx_export import OversizeError, export_onnx
 from objectives.adapt import MIN_CROPS, AdaptResult, AdaptSettings, cross_validated_offset, fine_tune, mean_offset
 from objectives.heatmaps import inference_name, parse_inference
 from objectives.recipe import RECIPES
-from runners.cli import (at_least, check_out_dir, doc_parser, non_negative_float, non_negative_int, positive_int,
+from runners.cli import (add_data_argument, at_least, check_out_dir, doc_parser, non_negative_float, non_negative_int, positive_int,
                          run)
 from runners.retrain import check_agreement
 from search_space.config import Config
@@ -47,21 +47,21 @@ def main(argv: list[str] | None = None) -> int:
     shipped_dir, out = Path(args.model), Path(args.out)
     cfg, model, shipped_metrics = read_shipped(shipped_dir)
     # Never over the shipped model, never into the crops' folder.
-    check_out_dir(out, force=args.force, inputs=[shipped_dir, Path(args.data)])
+    check_out_dir(out, force=args.force, inputs=[shipped_dir, *source_list(args.data)])
     new, shared, shared_dir = read_crops(args, shipped_metrics)
     recipe = RECIPES.get(shipped_metrics.get("recipe", {}).get("name", "ship"), RECIPES["ship"])
     inference = shipped_inference(shipped_metrics)
     settings = AdaptSettings(steps=args.steps, folds=args.folds, augmentation=recipe.augmentation,
                              penalty=0.0 if shared is not None else args.penalty)
     print(f"adapting {shipped_dir / 'model.pt'} ({cfg.family} w{cfg.width} d{cfg.depth}) on {len(new)} crops "
-          f"of {args.data} ({len(set(new.frames))} frames), {settings.steps} steps, checked by {settings.folds}-fold "
+          f"of {describe_sources(args.data)} ({len(set(new.frames))} frames), {settings.steps} steps, checked by {settings.folds}-fold "
           "cross-validation over frames"
           + (f", {len(shared)} shared crops mixed in" if shared is not None else f", L2-SP penalty {settings.penalty}"))
     try:
         result = fine_tune(model, cfg, new, shared=shared, settings=settings, seed=args.seed, threads=args.threads,
                            **inference)
     except ValueError as error:  # crops from a single frame
-        raise SystemExit(f"adapt: {args.data}: {error}") from None
+        raise SystemExit(f"adapt: {describe_sources(args.data)}: {error}") from None
     offset = mean_offset(model, cfg, new, **inference)
     crude = cross_validated_offset(model, cfg, new, folds=settings.folds, seed=args.seed, **inference)
     report(result, crude)
@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     agreement = check_agreement(adapted, out / "model.onnx", new, **inference)
     metrics = {
         "config": cfg.to_dict(), "mode": "adapted", "shipped_model": str(shipped_dir),
-        "data": str(args.data), "crops": len(new), "frames": len(set(new.frames)),
-        "shared": str(shared_dir) if shared_dir else None,
+        "data": source_record(args.data), "crops": len(new), "frames": len(set(new.frames)),
+        "shared": source_record(shared_dir) if shared_dir else None,
         **result_record(result, settings), "crossval_mean_offset_fix": crude, "mean_offset_px": offset.tolist(),
         "inference": inference_name(**inference),
         "weight_bytes": exported.weight_bytes, "weight_kb": exported.weight_bytes / BYTES_PER_KB, "max_bytes": cap,
@@ -105,7 +105,7 @@ def read_crops(args, shipped_metrics: dict) -> tuple[ConeSet, ConeSet | None, st
     except ValueError as error:
         raise SystemExit(f"adapt: {error}") from None
     if len(new) < MIN_CROPS:
-        raise SystemExit(f"adapt: {args.data} has {len(new)} usable labelled crops; adapting needs at least "
+        raise SystemExit(f"adapt: {describe_sources(args.data)} has {len(new)} usable labelled crops; adapting needs at least "
                          f"{MIN_CROPS} (label a few more of your own crops)")
     return new, shared, shared_dir
 
@@ -136,10 +136,11 @@ DEFAULTS = AdaptSettings()
 def parse_args(argv: list[str] | None):
     parser = doc_parser(__doc__)
     parser.add_argument("--model", required=True, metavar="DIR", help="the folder retrain.py wrote (model.pt)")
-    parser.add_argument("--data", required=True, metavar="DIR", help="your labelled crops")
+    add_data_argument(parser, "your labelled crops", required=True)
     parser.add_argument("--out", required=True, metavar="DIR", help="a new folder for the adapted model")
     parser.add_argument("--force", action="store_true", help="write into --out even if it holds files")
-    parser.add_argument("--shared", metavar="DIR", help="the data the model shipped from, mixed into every step")
+    parser.add_argument("--shared", action="append", type=Path, metavar="DIR",
+                        help="the data the model shipped from, mixed into every step (again for more sources)")
     parser.add_argument("--steps", type=positive_int, default=DEFAULTS.steps,
                         help=f"fine-tuning steps (default {DEFAULTS.steps})")
     parser.add_argument("--folds", type=at_least_two, default=DEFAULTS.folds,
@@ -174,8 +175,8 @@ def read_shipped(folder: Path) -> tuple[Config, torch.nn.Module, dict]:
 def shipped_data(metrics: dict) -> str | None:
     """The export the shipped model was trained on, when retrain recorded one that is still there."""
     data = (metrics.get("data") or {}).get("data")
-    if data and data != "synthetic" and Path(data).exists():
-        print(f"mixing in the data the model shipped from: {data} (--shared to choose another)")
+    if data and data != "synthetic" and all(path.exists() for path in source_list(data)):
+        print(f"mixing in the data the model shipped from: {describe_sources(data)} (--shared to choose another)")
         return data
     return None
 

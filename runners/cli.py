@@ -102,6 +102,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def add_data_argument(parser: argparse.ArgumentParser, help: str, required: bool = False) -> None:
+    """``--data``, which every command that reads crops takes the same way: a Supervisely export folder or a COCO
+    keypoints .json, given again for more sources (``cones.load.load_data`` joins them, teams keeping their
+    names). The value is None (not given) or a list of paths."""
+    parser.add_argument("--data", action="append", type=Path, required=required, metavar="DIR|FILE.json",
+                        help=help + "; give --data again to add a source (each team keeps its name)")
+
+
 def is_database(path: Path) -> bool:
     """A SQLite file (an Optuna study's storage) by its header, whatever it is named."""
     try:

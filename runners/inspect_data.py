@@ -19,10 +19,10 @@ import sys
 from collections import Counter
 
 from cones.coco import DEFAULT_MARGIN
-from cones.load import load_export
+from cones.load import load_export, merge_sources
 from cones.supervisely import LAYOUT
 from cones.types import DEFAULT_SIZE, ConeSet
-from runners.cli import doc_parser, non_negative_float, run
+from runners.cli import add_data_argument, doc_parser, non_negative_float, run
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -40,9 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     parser.epilog += (f"\n\nExpected layout: {LAYOUT}, or a COCO keypoints .json. Decoded crops are cached under "
                       "$KEYPOINT_NAS_CACHE (default ~/.cache/keypoint-nas), so a second run is fast.")
-    parser.add_argument("--data", required=True, metavar="DIR|FILE.json",
-                        help="Supervisely export folder holding ann/ and img/, e.g. ../shared/cones_dataset, or a "
-                             "COCO keypoints .json with its images beside it or in images/")
+    add_data_argument(parser, "Supervisely export folder holding ann/ and img/, e.g. ../shared/cones_dataset, or a "
+                              "COCO keypoints .json with its images beside it or in images/", required=True)
     parser.add_argument("--strict", action="store_true",
                         help="fail, listing the bad files, instead of skipping them")
     default_size = "x".join(map(str, DEFAULT_SIZE))
@@ -73,20 +72,26 @@ def describe(data: ConeSet) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    parts, reports = [], []
     try:
-        data, report = load_export(args.data, size=args.size, strict=args.strict, use_cache=not args.no_cache,
-                                   margin=args.margin)
+        for source in args.data:
+            data, report = load_export(source, size=args.size, strict=args.strict, use_cache=not args.no_cache,
+                                       margin=args.margin)
+            parts.append(data)
+            reports.append(report)
+        data = merge_sources(parts, args.data)
     except ValueError as err:
         print(f"inspect_data: {err}", file=sys.stderr)
         return 1
-    if report.skipped:
-        print(f"skipped files ({len(report.skipped):,}):")
-        for skip in report.skipped:
-            print(f"  {skip}")
+    for report in reports:
+        if report.skipped:
+            print(f"skipped files of {report.source} ({len(report.skipped):,}):")
+            for skip in report.skipped:
+                print(f"  {skip}")
     tags = Counter({"bad quality": int(data.bad_quality.sum())})
     print(f"{len(data):,} crops from {len(set(data.frames)):,} frames of {len(set(data.teams))} teams; "
           f"tags: {', '.join(f'{tag} {n:,}' for tag, n in tags.items())}"
-          f"{' (served from cache)' if report.from_cache else ''}")
+          f"{' (served from cache)' if all(r.from_cache for r in reports) else ''}")
     print("\n".join(describe(data)))
     return 0
 

@@ -48,7 +48,7 @@ import torch
 
 from cones.augment import AugmentConfig
 from cones.coco import DEFAULT_MARGIN
-from cones.load import load_data
+from cones.load import data_flags, load_data, source_list, source_record
 from cones.splits import split
 from cones.types import KEYPOINT_NAMES
 from deploy.exported import ExportedModel
@@ -63,7 +63,7 @@ from objectives.trial import SEEDS_ATTR
 from search_space.config import WEIGHT_FORMATS, Config
 from search_space.registry import families
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure
-from runners.cli import (UserError, check_out_dir, doc_parser, input_path, non_negative_float, non_negative_int,
+from runners.cli import (UserError, add_data_argument, check_out_dir, doc_parser, input_path, non_negative_float, non_negative_int,
                          positive_float, positive_int, run)
 
 DEFAULT_PATIENCE = 15
@@ -95,7 +95,7 @@ class TrainingPlan:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     record = read_record(args.config)
-    check_out_dir(args.out, force=args.force, inputs=[Path(args.config)] + ([Path(args.data)] if args.data else []))
+    check_out_dir(args.out, force=args.force, inputs=[Path(args.config), *source_list(args.data)])
     cfg = Config.from_dict(record["config"])
     plan = training_plan(args, record)
     cap, size = checked_cap(args, record, cfg, plan.weights)
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                    on_epoch=ProgressPrinter(plan.epochs),
                    threads=args.threads, schedule=plan.schedule, keep_best=plan.keep_best and val_set is not None,
                    patience=plan.patience if val_set is not None else None,
+                   val_by_team=len((holdout or {}).get("val_teams") or ()) > 1,
                    **({k: v for k, v in recipe.train_kwargs().items() if k != "augmentation"} if recipe else {}))
     if result.status == "diverged":
         raise SystemExit(f"retrain: training diverged ({result.reason}); lower lr in {args.config} and retry")
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped = quantized if quantized is not None else result
     agreement = check_agreement(shipped.model, out / "model.onnx", checked, weights=plan.weights, **inference)
     metrics = metrics_record(cfg, result, exported, agreement, plan, inference, size=size, cap=cap,
-                             data={"data": str(data_dir) if data_dir is not None else "synthetic", **(holdout or {}),
+                             data={"data": source_record(data_dir), **(holdout or {}),
                                    "teams": sorted(set(train_set.teams)), "train_crops": len(train_set),
                                    "val_crops": len(val_set) if val_set is not None else 0},
                              search=record.get("search", {}), measured=val_set is not None, argv=argv,
@@ -180,14 +181,14 @@ def checked_cap(args: argparse.Namespace, record: dict, cfg: Config, weights: st
 
 
 def read_data(args: argparse.Namespace, data_split: dict):
-    """(data folder or None, crops): ``--data``, or with ``--reproduce`` the search's own data."""
+    """(data sources or None, crops): ``--data``, or with ``--reproduce`` the search's own data."""
     data_dir = args.data
     searched_on = data_split.get("data", "synthetic")
     if data_dir is None and args.reproduce and searched_on not in (None, "synthetic"):
         data_dir = searched_on
-        print(f"--reproduce: using the search's data {data_dir}")
+        print(f"--reproduce: using the search's data {data_flags(data_dir)}")
     elif data_dir is None and searched_on not in (None, "synthetic"):
-        print(f"note: the search ran on {searched_on}; pass --data {searched_on} to retrain on it")
+        print(f"note: the search ran on {searched_on}; pass {data_flags(searched_on)} to retrain on it")
     try:
         return data_dir, load_data(data_dir, margin=args.margin)
     except ValueError as error:  # a missing folder, a file that is not an export
@@ -282,8 +283,8 @@ def metrics_record(cfg: Config, result, exported, agreement: dict, plan: Trainin
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = doc_parser(__doc__)
     parser.add_argument("--config", required=True, help="JSON written by runners/export.py (or edited from one)")
-    parser.add_argument("--data", metavar="DIR", help="Supervisely export with ann/ and img/, or COCO keypoints .json "
-                                                      "(default: synthetic cones)")
+    add_data_argument(parser, "Supervisely export with ann/ and img/, or COCO keypoints .json (default: synthetic "
+                              "cones)")
     parser.add_argument("--margin", type=non_negative_float, default=DEFAULT_MARGIN,
                         help=f"COCO full frames: box margin per side when cutting crops (default {DEFAULT_MARGIN})")
     parser.add_argument("--out", required=True, metavar="DIR",

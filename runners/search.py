@@ -41,8 +41,8 @@ from objectives.trial import Objective, TrialDiverged, TrialSettings
 from search_space.config import WEIGHT_FORMATS
 from search_space.size import DEFAULT_MAX_KB, max_bytes
 from search_space.space import SearchSpace
-from runners.cli import (DEFAULT_STORAGE, UserError, check_storage, doc_parser, fraction, non_negative_float,
-                         non_negative_int, positive_float, positive_int, run)
+from runners.cli import (DEFAULT_STORAGE, UserError, add_data_argument, check_storage, doc_parser, fraction,
+                         non_negative_float, non_negative_int, positive_float, positive_int, run)
 
 OBJECTIVE_CHOICES = {"error": ("error",), "error,size": ("error", "size")}
 
@@ -51,9 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = doc_parser(__doc__)
     p.add_argument("--trials", type=positive_int, default=200,
                    help="finish when the study holds this many finished trials, counting earlier runs (default 200)")
-    p.add_argument("--data", type=Path, default=None,
-                   help="Supervisely export (img/ + ann/) or COCO keypoints .json (CVAT, Label Studio); default: "
-                        "generated synthetic cones, for a demo")
+    add_data_argument(p, "Supervisely export (img/ + ann/) or COCO keypoints .json (CVAT, Label Studio); default: "
+                         "generated synthetic cones, for a demo")
     p.add_argument("--storage", default=DEFAULT_STORAGE,
                    help=f"Optuna storage URL (default {DEFAULT_STORAGE}; postgresql+psycopg://... for many machines)")
     p.add_argument("--study-name", default="keypoints", help="study to create or continue (default keypoints)")
@@ -66,7 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=positive_int, default=12, help="most epochs one trial may train (default 12)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the split, the sampler and every trial's training")
     p.add_argument("--val-teams", default=None,
-                   help="comma-separated teams to validate on (e.g. tuwr): measures a new camera; "
+                   help="comma-separated teams to validate on (e.g. tuwr, or eikona,tuwr): measures a new camera; "
+                        "with several, a trial scores the mean of their errors, each camera counting once; "
                         "default: a random 10%% of frames")
     p.add_argument("--val-fraction", type=fraction, default=0.1, help="fraction of frames for validation (default 0.1)")
     p.add_argument("--objectives", default="error", choices=sorted(OBJECTIVE_CHOICES),
@@ -120,15 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         max_bytes=max_bytes(args.max_kb), max_epochs=args.epochs, objectives=OBJECTIVE_CHOICES[args.objectives],
         seed=args.seed, threads=args.threads or max(1, (os.cpu_count() or 1) // args.workers),
         reference_bar=not (args.no_early_stopping or args.no_reference_bar), weights=args.weights, rungs=args.rungs,
-        confirm=not args.no_confirm,
+        confirm=not args.no_confirm, val_by_team=len(_teams(args) or ()) > 1,
     )
     check_storage(args.storage, must_exist=False)
     storage = open_storage(args.storage, heartbeat_interval=args.heartbeat)
     study = open_study(storage, args.study_name, settings, sampler=args.sampler,
                        early_stopping=not args.no_early_stopping)
-    data_name = str(args.data.resolve()) if args.data else "synthetic"
-    if args.margin != DEFAULT_MARGIN and args.data and args.data.suffix == ".json":
-        data_name += f" (margin {args.margin:g})"  # other crops: a study must not mix the two
+    data_name = study_data_name(args.data, args.margin)
     describe(study, settings, data=data_name, split=split_text, val_teams=_teams(args), val_fraction=args.val_fraction,
              train_size=len(train_set), val_size=len(val_set))
     if not args.no_baselines:
@@ -149,6 +147,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def study_data_name(data: list[Path] | None, margin: float):
+    """What the study records as its data: ``synthetic``, the resolved path, or a list of them (several
+    ``--data``); a COCO file read with another margin says so, since its crops differ and a study must not mix
+    the two."""
+    from cones.load import source_record
+
+    names = source_record(data, resolve=True)
+    if margin == DEFAULT_MARGIN:
+        return names
+    marked = [f"{name} (margin {margin:g})" if name.endswith(".json") else name
+              for name in ([names] if isinstance(names, str) else names)]
+    return marked[0] if isinstance(names, str) else marked
+
+
 def _teams(args: argparse.Namespace) -> list[str] | None:
     return [t.strip() for t in args.val_teams.split(",")] if args.val_teams else None
 
@@ -164,6 +176,9 @@ def read_split(args: argparse.Namespace):
     except ValueError as error:  # a missing folder, not an export, --strict with bad files, an unknown team
         raise UserError(str(error)) from None
     split_text = describe_split(train_set, val_set)
+    teams = _teams(args) or ()
+    if len(teams) > 1:  # a study scored this way must not mix with one that pooled the crops
+        split_text += f"; scored as the mean of the {len(teams)} teams' errors"
     print(split_text)
     return train_set, val_set, split_text
 
