@@ -13,10 +13,11 @@ mid and base points, and a truncated, rounded tip whose top point is the topmost
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -94,6 +95,19 @@ def make_synthetic(n: int, seed: int = 0, size: tuple[int, int] = DEFAULT_SIZE) 
         teams=("synthetic",) * n,
         frames=tuple(frames),
     )
+
+
+def with_teams(data: ConeSet, teams: Sequence[str]) -> ConeSet:
+    """``data`` with its frames dealt to ``teams`` in turn (frame 0 to the first team, ...), names and frames
+    renamed ``<team>_<frame>_<cone>.png``: synthetic cones of several invented cameras, for what needs teams
+    (leave-one-team-out, several validation teams) in tests and demos."""
+    if not teams or any(not team or "_" in team for team in teams):
+        raise ValueError(f"teams must be non-empty names without '_', got {list(teams)}")
+    order = {frame: i for i, frame in enumerate(dict.fromkeys(data.frames))}
+    team_of = [teams[order[frame] % len(teams)] for frame in data.frames]
+    names = tuple(f"{team}_{name.split('_', 1)[1]}" for team, name in zip(team_of, data.names))
+    frames = tuple(f"{team}_{frame.split('_', 1)[1]}" for team, frame in zip(team_of, data.frames))
+    return dataclasses.replace(data, names=names, teams=tuple(team_of), frames=frames)
 
 
 def save_supervisely(data: ConeSet, root: Path) -> None:

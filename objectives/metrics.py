@@ -5,6 +5,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from typing import Sequence
+
 import torch
 
 PCK_THRESHOLDS = (1.0, 2.0, 3.0)
@@ -29,14 +31,16 @@ class Metrics:
         return {prefix + k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
 
-def keypoint_metrics(predicted: torch.Tensor, truth: torch.Tensor, heatmap_mse: float) -> Metrics:
-    """predicted, truth: (N, K, 2) pixels."""
+def keypoint_metrics(predicted: torch.Tensor, truth: torch.Tensor, heatmap_mse: float,
+                     teams: Sequence[str] | None = None) -> Metrics:
+    """predicted, truth: (N, K, 2) pixels. With ``teams`` (one per crop), ``mean_px`` is the mean of each team's
+    mean error, so every camera counts once however many crops it has; the other figures pool all crops."""
     error = torch.linalg.vector_norm(predicted.double() - truth.double(), dim=-1)  # (N, K)
     if not torch.isfinite(error).all():
         return Metrics.failed(truth.shape[1])
     flat = error.flatten()
     return Metrics(
-        mean_px=flat.mean().item(),
+        mean_px=team_mean(error, teams) if teams is not None else flat.mean().item(),
         median_px=flat.median().item(),
         per_keypoint_px=tuple(error.mean(dim=0).tolist()),
         pck1=(flat <= PCK_THRESHOLDS[0]).double().mean().item(),
@@ -44,3 +48,13 @@ def keypoint_metrics(predicted: torch.Tensor, truth: torch.Tensor, heatmap_mse: 
         pck3=(flat <= PCK_THRESHOLDS[2]).double().mean().item(),
         heatmap_mse=heatmap_mse,
     )
+
+
+def team_mean(error: torch.Tensor, teams: Sequence[str]) -> float:
+    """The mean over teams of each team's mean error; ``error`` (N, K), ``teams`` one name per crop."""
+    if len(teams) != error.shape[0]:
+        raise ValueError(f"{len(teams)} team names for {error.shape[0]} crops")
+    names = sorted(set(teams))
+    index = torch.tensor([names.index(team) for team in teams])
+    per_crop = error.mean(dim=1)
+    return torch.stack([per_crop[index == i].mean() for i in range(len(names))]).mean().item()

@@ -62,6 +62,7 @@ def train(
     balance_teams: bool = False,
     teacher: nn.Module | None = None,
     distill: float = 1.0,
+    val_by_team: bool = False,
 ) -> TrainResult:
     """Train ``cfg`` from scratch for up to ``epochs`` epochs and evaluate on ``val_set`` after each.
 
@@ -75,6 +76,8 @@ def train(
         does not set the conventions the model learns.
     teacher: a larger trained model whose heatmaps the model also learns (knowledge distillation): ``distill``
         times the KL divergence from the teacher's spatial softmax to the model's, on every augmented batch.
+    val_by_team: score validation as the mean of each team's error (``objectives.metrics.team_mean``), so that
+        with several validation teams each camera counts once, not by its crop count.
     val_set None (ship mode, every labelled crop trains): no per-epoch validation, no early stopping; the
         returned metrics are the final model's on the training crops (a fit check, not a generalisation
         estimate) and ``history`` stays empty.
@@ -92,7 +95,8 @@ def train(
     if val_set is None:
         ending = _epochs_without_validation(run_epoch, evaluated, cfg, train_set, epochs, on_epoch)
     else:
-        ending = _epochs_with_validation(run_epoch, evaluated, cfg, val_set, epochs, on_epoch, keep_best, patience)
+        ending = _epochs_with_validation(run_epoch, evaluated, cfg, val_set, epochs, on_epoch, keep_best, patience,
+                                         val_by_team)
     seconds = time.perf_counter() - started
     return _result(ending, evaluated, seconds, keep_best)
 
@@ -173,11 +177,11 @@ def _trained_epochs(run_epoch: Callable[[], float | None], epochs: int, ending: 
 
 def _epochs_with_validation(run_epoch: Callable[[], float | None], evaluated: nn.Module, cfg: Config,
                             val_set: ConeSet, epochs: int, on_epoch: EpochCallback | None, keep_best: bool,
-                            patience: int | None) -> _Ending:
+                            patience: int | None, by_team: bool = False) -> _Ending:
     """Train and validate epoch by epoch until ``epochs``, divergence, ``on_epoch`` asks to stop, or ``patience``."""
     ending = _Ending()
     for epoch in _trained_epochs(run_epoch, epochs, ending):
-        metrics = evaluate(evaluated, cfg, val_set)
+        metrics = evaluate(evaluated, cfg, val_set, by_team=by_team)
         if not math.isfinite(metrics.mean_px):
             return ending.diverged(f"validation output not finite after epoch {epoch}")
         ending.metrics = metrics
@@ -388,9 +392,10 @@ def predict_keypoints(model: nn.Module, images: torch.Tensor, fmt: torch.memory_
 
 @torch.no_grad()
 def evaluate(model: nn.Module, cfg: Config, data: ConeSet, *, flip_test: bool = False,
-             decoder: str = "parabola") -> Metrics:
+             decoder: str = "parabola", by_team: bool = False) -> Metrics:
     """Keypoint metrics of ``model`` on ``data``; ``flip_test`` and ``decoder`` as deployed (see
-    ``predict_heatmaps`` and ``objectives.heatmaps.DECODERS``)."""
+    ``predict_heatmaps`` and ``objectives.heatmaps.DECODERS``); ``by_team``: ``mean_px`` is the mean of each
+    team's error."""
     heatmaps = predict_heatmaps(model, data.images, memory_format(cfg), flip=flip_test)
     height, width = heatmaps.shape[-2:]
     targets = gaussian_targets(data.keypoints, height, width, cfg.sigma)
@@ -399,7 +404,7 @@ def evaluate(model: nn.Module, cfg: Config, data: ConeSet, *, flip_test: bool = 
     mse = F.mse_loss(heatmaps, targets).item()
     if not math.isfinite(mse):
         return Metrics.failed(data.keypoints.shape[1])
-    return keypoint_metrics(DECODERS[decoder](heatmaps), data.keypoints, mse)
+    return keypoint_metrics(DECODERS[decoder](heatmaps), data.keypoints, mse, data.teams if by_team else None)
 
 
 def make_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:

@@ -63,6 +63,9 @@ class TrialSettings:
     # (``confirm_below``), so the best is not one seed's luck; off with --no-confirm. Why: docs/decisions.md,
     # "The first hour".
     confirm: bool = True
+    # Validation on several teams scores the mean of the per-team errors (each camera counts once, not by its crop
+    # count); search sets it when --val-teams names more than one team.
+    val_by_team: bool = False
 
     @property
     def multi_objective(self) -> bool:
@@ -89,11 +92,8 @@ class Objective:
         cfg = sample_config(trial, self.space)
         size = record_size(trial, cfg, self.settings.max_bytes, self.settings.weights)
         try:
-            result = train(
-                cfg, self.train_set, self.val_set, self.settings.max_epochs,
-                seed=self.settings.seed, augmentation=self.settings.augmentation, threads=self.settings.threads,
-                on_epoch=EpochReporter(trial, self.settings, size.kb),
-            )
+            result = train_trial(cfg, self.train_set, self.val_set, self.settings,
+                                 on_epoch=EpochReporter(trial, self.settings, size.kb))
             if self.settings.weights == "int8" and result.status == "ok":
                 result = int8_scored(trial, result, int8_metrics(result, cfg, self.settings, self.train_set,
                                                                  self.val_set))
@@ -113,7 +113,8 @@ def int8_metrics(result: TrainResult, cfg: Config, settings: TrialSettings, trai
     """An int8 study's score of a trial trained to the end: its float model quantized after training (calibrated
     on training crops, ``objectives.quantize.post_training``), on the validation set. The cheapest honest int8
     figure: a calibration pass and an evaluation, seconds, against minutes of quantization-aware epochs."""
-    return evaluate(post_training(result.model, cfg, train_set, seed=settings.seed), cfg, val_set)
+    return evaluate(post_training(result.model, cfg, train_set, seed=settings.seed), cfg, val_set,
+                    by_team=settings.val_by_team)
 
 
 def int8_scored(trial, result: TrainResult, int8: Metrics) -> TrainResult:
@@ -139,10 +140,18 @@ def confirms(result: TrainResult, below: float | None) -> bool:
     return below is not None and result.status == "ok" and result.metrics.mean_px < below
 
 
+def train_trial(cfg: Config, train_set: ConeSet, val_set: ConeSet, settings: TrialSettings, seed_offset: int = 0,
+                on_epoch=None) -> TrainResult:
+    """One run of a trial as the study's settings say (in process and in a Ray worker), ``on_epoch`` called after
+    every validated epoch."""
+    return train(cfg, train_set, val_set, settings.max_epochs, seed=settings.seed + seed_offset,
+                 augmentation=settings.augmentation, threads=settings.threads, on_epoch=on_epoch,
+                 val_by_team=settings.val_by_team)
+
+
 def train_second_seed(cfg: Config, train_set: ConeSet, val_set: ConeSet, settings: TrialSettings) -> TrainResult:
     """A new best's run with the next seed (in process and in a Ray worker): to the end, nothing reported."""
-    return train(cfg, train_set, val_set, settings.max_epochs, seed=settings.seed + 1,
-                 augmentation=settings.augmentation, threads=settings.threads)
+    return train_trial(cfg, train_set, val_set, settings, seed_offset=1)
 
 
 def confirmed(trial: optuna.Trial, first: TrainResult, second: TrainResult, seed: int) -> TrainResult:

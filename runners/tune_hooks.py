@@ -14,8 +14,7 @@ from ray.tune.stopper import Stopper
 
 from cones.types import ConeSet
 from objectives.metrics import Metrics
-from objectives.train import train
-from objectives.trial import TrialSettings, confirms, int8_metrics, train_second_seed
+from objectives.trial import TrialSettings, confirms, int8_metrics, train_second_seed, train_trial
 from runners.ray_search import FINISHED, StudyDriver
 from search_space.config import Config
 
@@ -32,8 +31,7 @@ def run_trial(config: dict, train_set: ConeSet, val_set: ConeSet, settings: Tria
         tune.report({"epoch": epoch, "train_seconds": time.perf_counter() - started, **metrics.to_dict()})
         return False
 
-    result = train(cfg, train_set, val_set, settings.max_epochs, seed=settings.seed,
-                   augmentation=settings.augmentation, threads=settings.threads, on_epoch=on_epoch)
+    result = train_trial(cfg, train_set, val_set, settings, on_epoch=on_epoch)
     outcome = {"outcome": result.status, "reason": result.reason, "epochs": result.epochs,
                "train_seconds": result.train_seconds}
     if settings.weights == "int8" and result.status == "ok":  # the int8 study's score, as in process

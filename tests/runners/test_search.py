@@ -316,3 +316,17 @@ def test_an_interrupted_trial_loses_optuna_s_warning():
 
     log, interrupted = optimize_logged(objective, 1)
     assert interrupted and log == ""
+
+
+def test_data_twice_and_several_validation_teams_score_the_mean_of_their_errors(tmp_path, teams_exports,
+                                                                                 isolated_cache, capsys):
+    first, second = teams_exports
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    assert search.main(["--data", str(first), "--data", str(second), "--val-teams", "kb,kc", "--storage", url,
+                        "--epochs", "1", "--trials", "2", "--no-baselines", "--no-confirm"]) == 0
+    study = optuna.load_study(study_name="keypoints", storage=url)
+    assert study.user_attrs["data"] == [str(first.resolve()), str(second.resolve())]
+    assert study.user_attrs["val_teams"] == ["kb", "kc"]
+    assert study.user_attrs["split"].endswith("scored as the mean of the 2 teams' errors")
+    assert "train 24 crops / 6 frames (ka 24), val 48 crops / 12 frames (kb 24, kc 24)" in capsys.readouterr().out
+    assert finished(study) == 2
