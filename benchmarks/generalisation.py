@@ -18,6 +18,7 @@ trains N runs at once, one torch thread each. ``--json FILE`` writes the summary
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -37,12 +38,15 @@ from objectives.heatmaps import DECODERS, inference_name  # noqa: E402
 from objectives.heldout_runs import read_run, run_path, write_run  # noqa: E402
 from objectives.recipe import INFERENCE_VARIANTS, RECIPES, Recipe  # noqa: E402
 from objectives.train import predict_heatmaps, train  # noqa: E402
-from runners.cli import doc_parser, positive_int  # noqa: E402
+from runners.cli import add_data_argument, doc_parser, positive_int  # noqa: E402
 from search_space.baselines import hand_designs  # noqa: E402
 from search_space.config import Config  # noqa: E402
 from search_space.registry import create_model, memory_format  # noqa: E402
 
 REFERENCE = "unet8-softmax-bn"
+# The shared data's cameras by framing (../shared/DATA.md): three teams that frame cones alike, two that frame
+# them larger. Each group's mean is printed beside the mean over all teams; teams not in the data are left out.
+DEFAULT_GROUPS = "look-alike=amz,pwrrt,tuwr;large-framing=eikona,so"
 GROSS_PX = 5.0
 SPAN_BINS = (0, 42, 46, 50, 54, 1000)  # the 7 points' height in the crop, px
 
@@ -50,13 +54,14 @@ SPAN_BINS = (0, 42, 46, 50, 54, 1000)  # the 7 points' height in the crop, px
 def main(argv: list[str] | None = None) -> int:
     parser = doc_parser(__doc__)
     parser.add_argument("--config", required=True, help="export.py's JSON (or a bare config object)")
-    parser.add_argument("--data", required=True, action="append", metavar="DIR",
-                        help="Supervisely export or COCO .json; give it again for more sources (2+ teams in all)")
+    add_data_argument(parser, "Supervisely export or COCO .json (2+ teams in all)", required=True)
     parser.add_argument("--recipes", default="today,ship",
                         help=f"comma-separated recipe names (default today,ship); known: {', '.join(RECIPES)}")
     parser.add_argument("--seeds", type=positive_int, default=1, help="training seeds 0..N-1 (default 1)")
     parser.add_argument("--jobs", type=positive_int, default=1, help="runs at once, one torch thread each (default 1)")
     parser.add_argument("--no-reference", action="store_true", help=f"leave out the hand design {REFERENCE}")
+    parser.add_argument("--groups", default=DEFAULT_GROUPS, type=parse_groups,
+                        help=f"teams whose mean is printed apart, NAME=TEAM,TEAM;NAME=... (default {DEFAULT_GROUPS})")
     parser.add_argument("--json", metavar="FILE", help="write the summary here")
     args = parser.parse_args(argv)
     unknown = [name for name in args.recipes.split(",") if name not in RECIPES]
@@ -81,11 +86,29 @@ def main(argv: list[str] | None = None) -> int:
     summary = benchmark(data, data_id, runs, seeds=range(args.seeds), jobs=args.jobs)
     summary["rows"] += teacher_rows
     summary["latency_ms"] = inference_latency(cfg)
+    summary["groups"] = {name: [t for t in teams if t in summary["teams"]] for name, teams in args.groups.items()}
     print(format_summary(summary))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0
+
+
+def parse_groups(text: str) -> dict[str, list[str]]:
+    """``look-alike=amz,pwrrt;large=so`` -> {"look-alike": ["amz", "pwrrt"], "large": ["so"]}."""
+    groups = {}
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        name, sep, teams = item.partition("=")
+        if not sep or not name.strip() or not teams.strip():
+            raise argparse.ArgumentTypeError(f"--groups: {item!r} is not NAME=TEAM,TEAM")
+        groups[name.strip()] = [team.strip() for team in teams.split(",") if team.strip()]
+    return groups
+
+
+def group_means(row: dict, groups: dict[str, list[str]]) -> dict[str, float]:
+    """The mean px over each group's teams (those of the row), by group name."""
+    return {name: float(np.mean([row["teams"][t]["mean_px"] for t in teams]))
+            for name, teams in groups.items() if teams and all(t in row["teams"] for t in teams)}
 
 
 def read_config(path: str) -> Config:
@@ -296,6 +319,10 @@ def format_summary(summary: dict) -> str:
             lines.append(f"{head} {team:<6} {s['mean_px']:>8.3f} {s['pck1']:>6.1%} {s['pck2']:>6.1%} "
                          f"{s['pck3']:>6.1%} {s['gross']:>6.2%}")
             head = " " * len(head)
+        groups = group_means(row, summary.get("groups", {}))
+        if groups:
+            lines.append(f"{' ' * len(head)} mean px by group: " + "; ".join(
+                f"{name} ({', '.join(summary['groups'][name])}) {mean:.3f}" for name, mean in groups.items()))
         seeds = row["seed_means"]
         spread = f"{min(seeds):.3f} - {max(seeds):.3f}" if len(seeds) > 1 else "one seed"
         spans_text = "  ".join(f"{name}: {mean:.2f} (n={n})" for name, (n, mean) in row["by_span"].items())

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from benchmarks.generalisation import benchmark, format_summary, main, teacher_weights, train_teachers
-from cones.synthetic import make_synthetic, save_supervisely
+from benchmarks.generalisation import (benchmark, format_summary, group_means, main, parse_groups, teacher_weights,
+                                       train_teachers)
+from cones.synthetic import make_synthetic, save_supervisely, with_teams
 from cones.types import ConeSet
 from objectives.recipe import Recipe
 from search_space.config import Config
@@ -18,11 +19,7 @@ TINY = Recipe(epochs=1)
 
 def invented_teams(n: int = 48) -> ConeSet:
     """Synthetic crops renamed into three teams of whole frames (4 crops a frame)."""
-    data = make_synthetic(n, seed=4)
-    teams = tuple(("alpha", "bravo", "charlie")[int(frame.split("_")[1]) % 3] for frame in data.frames)
-    names = tuple(f"{team}_{name.split('_', 1)[1]}" for team, name in zip(teams, data.names))
-    frames = tuple(f"{team}_{frame.split('_', 1)[1]}" for team, frame in zip(teams, data.frames))
-    return ConeSet(data.images, data.keypoints, data.bad_quality, names, teams, frames)
+    return with_teams(make_synthetic(n, seed=4), ["alpha", "bravo", "charlie"])
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +48,18 @@ def test_every_team_is_held_out_once_and_scored_under_every_inference():
     assert "1 to train" not in lines[0] and "3 to train" in lines[0]
     table = format_summary(summary)
     assert "charlie" in table and "mean over teams" in table
+
+
+def test_groups_of_teams_are_reported_apart_and_bad_groups_refused():
+    summary = benchmark(invented_teams(), "invented", [("config", CFG, "tiny", TINY)], seeds=[0], log=lambda *a: None)
+    summary["groups"] = parse_groups("near=alpha,bravo; far=charlie")
+    row = next(r for r in summary["rows"] if r["inference"] == "parabola")
+    means = group_means(row, summary["groups"])
+    assert means["near"] == pytest.approx((row["teams"]["alpha"]["mean_px"] + row["teams"]["bravo"]["mean_px"]) / 2)
+    assert means["far"] == row["teams"]["charlie"]["mean_px"]
+    assert f"near (alpha, bravo) {means['near']:.3f}" in format_summary(summary)
+    with pytest.raises(Exception, match="not NAME=TEAM"):
+        parse_groups("alpha,bravo")
 
 
 def test_cached_runs_are_not_trained_again_and_seeds_add_runs():

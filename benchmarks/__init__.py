@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its figures; run as scripts (python benchmarks/NAME.py --help)."""
