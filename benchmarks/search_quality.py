@@ -38,7 +38,7 @@ from benchmarks.generalisation import DEFAULT_GROUPS, benchmark, group_means, pa
 from cones.load import data_options, load_data
 from objectives.recipe import RECIPES
 from objectives.study_reader import best_feasible, finished
-from runners.cli import add_data_argument, doc_parser, positive_float, positive_int
+from runners.cli import add_data_argument, doc_parser, positive_float, positive_int, sqlite_path
 from search_space.config import Config
 from search_space.size import max_bytes, measure
 
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_study(args, arm: str, cap: float, seed: int, storage: str, out: Path) -> None:
     """One fresh study, unless its database is already there (a finished run is kept)."""
-    db = Path(storage[len("sqlite:///"):])
+    db = sqlite_path(storage)
     if db.exists():
         return
     length = (["--trials", str(args.trials)] if args.trials else

@@ -68,18 +68,18 @@ def load_data(data_dir: Sources, size: tuple[int, int] = DEFAULT_SIZE, strict: b
         log(f"no data folder given: using {SYNTHETIC_COUNT:,} synthetic cones; pass --data DIR "
             "(a Supervisely export with ann/ and img/, or a COCO keypoints .json) to use real crops")
         return make_synthetic(n=SYNTHETIC_COUNT, seed=0, size=tuple(size))
+    if len({source.resolve() for source in sources}) < len(sources):  # before any is read
+        raise ValueError(f"--data names one source twice ({', '.join(map(str, sources))}); give each source once")
     parts = [load_export(source, size=size, strict=strict, log=log, margin=margin)[0] for source in sources]
     return merge_sources(parts, sources)
 
 
 def merge_sources(parts: Sequence[ConeSet], sources: Sequence[Path]) -> ConeSet:
-    """The crops of several sources as one set; ValueError if a team (or a source) appears twice."""
+    """The crops of several sources as one set; ValueError if a team appears in two of them."""
     if len(parts) == 1:
         return parts[0]
     seen: dict[str, Path] = {}
     for part, source in zip(parts, sources):
-        if source.resolve() in {s.resolve() for s in seen.values()}:
-            raise ValueError(f"--data {source} is given twice; give each source once")
         for team in sorted(set(part.teams)):
             if team in seen:
                 raise ValueError(

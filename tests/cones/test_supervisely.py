@@ -187,7 +187,7 @@ def test_a_team_in_two_sources_is_refused_with_how_to_rename(tmp_path):
 
 def test_the_same_source_twice_is_refused(tmp_path):
     write_sample(tmp_path / "a", "amz_00000_0.png")
-    with pytest.raises(ValueError, match="given twice"):
+    with pytest.raises(ValueError, match="names one source twice"):
         load_data([tmp_path / "a", tmp_path / "a"], log=quiet)
 
 
