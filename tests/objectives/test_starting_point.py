@@ -112,6 +112,19 @@ def test_the_starting_points_are_the_config_files_the_readme_measures():
     assert [Config(**json.loads(path.read_text())["config"]) for path in files] == starting_points(SPACE)
 
 
+def test_the_shipped_config_is_a_starting_point_within_the_cap():
+    import json
+
+    from search_space.config import Config
+    from tests.conftest import REPO
+
+    record = json.loads((REPO / "benchmarks" / "configs" / "shipped.json").read_text())
+    shipped = Config(**record["config"])
+    # The search starts from what the README ships, and what ships keeps the cap it promises.
+    assert shipped in starting_points(SPACE)
+    assert weight_bytes(shipped) <= record["max_bytes"] == 81920
+
+
 def test_a_starting_point_passes_the_rungs_but_not_the_reference_bar():
     import dataclasses
 
