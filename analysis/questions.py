@@ -273,7 +273,45 @@ def optimizer_question(rows: list[TrialRow], info: StudyInfo) -> Answer:
                    "optimizer")
 
 
-QUESTIONS = (family_question, batch_norm_question, head_question, batch_size_question, optimizer_question)
+def receptive_field_question(rows: list[TrialRow], info: StudyInfo) -> Answer:
+    """Does a heatmap pixel need to see more of the crop? Cones of other cameras are framed larger."""
+    title = "Receptive field"
+    used = [r for r in full_budget(rows, info.max_epochs) if r.receptive_field is not None]
+    sentences = [basis_sentence(rows, used, info)]
+    families = sorted({r.family for r in used if r.family})
+    for family in [None, *families]:
+        group = [r for r in used if family is None or r.family == family]
+        fields = {r.receptive_field for r in group}
+        name = family or "all families"
+        if len(group) < 2 * MIN_GROUP or len(fields) < 2:
+            sentences.append(f"{name}: too few trials or receptive fields to say (n={len(group)}, "
+                             f"{len(fields)} distinct, need {2 * MIN_GROUP} and 2).")
+            continue
+        rho, p = spearmanr([r.receptive_field for r in group], [r.error for r in group])
+        trend = ("little relation" if abs(rho) < 0.2 else
+                 "a larger receptive field goes with lower error" if rho < 0 else
+                 "a larger receptive field goes with higher error")
+        best = min(group, key=lambda r: r.error)
+        sentences.append(f"{name}: receptive fields {min(fields)}-{max(fields)} px of the crop's 64; Spearman rho "
+                         f"with error {rho:.2f} (p = {p:.2g}, n={len(group)}), {trend}; the best ({best.error:.2f} "
+                         f"px, trial {best.number}) sees {best.receptive_field} px.")
+    if not used:
+        fig = message_figure(title, "No completed trial recorded its receptive field.")
+    else:
+        fig = go.Figure()
+        for family in families:
+            group = [r for r in used if r.family == family]
+            fig.add_trace(go.Scatter(x=[r.receptive_field for r in group], y=[r.error for r in group],
+                                     mode="markers", name=family, marker_color=family_colour(family, families),
+                                     customdata=[r.number for r in group]))
+        fig.update_xaxes(title_text="receptive field (px of the 64 px crop height)")
+        fig.update_yaxes(type="log", title_text="validation mean error (px)", **log_ticks(_errors(fig)))
+        fig.update_layout(title=title, height=420)
+    return Answer("receptive_field", title, tuple(sentences), fig)
+
+
+QUESTIONS = (family_question, batch_norm_question, head_question, batch_size_question, optimizer_question,
+             receptive_field_question)
 
 
 def answer_all(rows: list[TrialRow], info: StudyInfo) -> list[Answer]:

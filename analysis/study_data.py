@@ -18,8 +18,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives import study_reader
-from objectives.study_reader import (BYTES_PER_KB, UNUSABLE_STATUSES, is_feasible, study_cap, trial_error,
-                                     trial_weight_bytes)
+from objectives.study_reader import (BYTES_PER_KB, RECEPTIVE_FIELD_ATTR, UNUSABLE_STATUSES, is_feasible, study_cap,
+                                     trial_error, trial_weight_bytes)
 
 METRICS = ("val_mean_px", "val_median_px", "val_pck1", "val_pck2", "val_pck3", "val_heatmap_mse")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -49,6 +49,7 @@ class TrialRow:
     error: float | None  # validation mean pixel error; None when the trial never trained or it is not finite
     weight_bytes: int | None
     macs: int | None
+    receptive_field: int | None  # px of the crop's height that can move a heatmap's centre (None: not recorded)
     epochs: int | None
     family: str | None
     baseline: str | None  # name of the enqueued hand design, if this is one
@@ -114,6 +115,7 @@ def trial_row(t: FrozenTrial) -> TrialRow:
         error=_trained_error(t),
         weight_bytes=trial_weight_bytes(t),
         macs=_int_or_none(attrs.get("macs")),
+        receptive_field=_int_or_none((attrs.get(RECEPTIVE_FIELD_ATTR) or [None])[0]),
         epochs=_int_or_none(attrs.get("epochs")),
         family=attrs.get("family", t.params.get("family")),
         baseline=attrs.get("baseline"),

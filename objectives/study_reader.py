@@ -23,6 +23,7 @@ from search_space.config import BYTES_PER_KB, DEFAULT_MAX_KB  # torch-free, unli
 DEFAULT_MAX_BYTES = DEFAULT_MAX_KB * BYTES_PER_KB  # the search's default cap: search_space.size.max_bytes()
 # Statuses the runner writes for a trial that has no result to stand on, whatever its Optuna state.
 UNUSABLE_STATUSES = ("diverged", "oversize")
+RECEPTIVE_FIELD_ATTR = "receptive_field"  # [height, width] px that can move a heatmap's centre (search_space.receptive)
 
 
 class StudyNotFound(ValueError):

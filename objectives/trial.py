@@ -21,9 +21,10 @@ from objectives.fair_share import CHOSEN_BY, FAIR
 from objectives.metrics import Metrics
 from objectives.quantize import post_training
 from objectives.rungs import SECONDS_ATTR, competes, epoch_rungs
-from objectives.study_reader import pareto_ranks
+from objectives.study_reader import RECEPTIVE_FIELD_ATTR, pareto_ranks
 from objectives.train import TrainResult, evaluate, train
 from search_space.config import Config
+from search_space.receptive import receptive_field
 from search_space.size import BYTES_PER_KB, measure
 from search_space.space import SearchSpace, sample_config
 from search_space.start import STARTING
@@ -178,7 +179,7 @@ def size_attrs(cfg: Config, max_bytes: int, weights: str = "float32") -> tuple[d
     with."""
     size = measure(cfg, weights=weights)
     attrs = {"config": cfg.to_dict(), "family": cfg.family, "weight_bytes": size.weight_bytes,
-             "params": size.params, "macs": size.macs}
+             "params": size.params, "macs": size.macs, RECEPTIVE_FIELD_ATTR: list(receptive_field(cfg))}
     if size.weight_bytes > max_bytes:
         attrs.update(status="oversize", reason=f"{size.weight_bytes} weight bytes > cap {max_bytes}")
     return attrs, size

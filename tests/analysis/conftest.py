@@ -41,12 +41,14 @@ def make_params(family="resnet", width=8, depth=2, batch_norm=False, head="linea
 
 
 def add_trial(study: optuna.Study, status: str, kb: float, error: float | None = None, *, baseline: str | None = None,
-              epochs: int = MAX_EPOCHS, macs: int | None = None, pck3: float = 0.8, **param_overrides) -> None:
+              epochs: int = MAX_EPOCHS, macs: int | None = None, pck3: float = 0.8, receptive_field: int | None = None,
+              **param_overrides) -> None:
     """Add one finished trial: status "ok" (COMPLETE), "stopped" / "oversize" (PRUNED) or "diverged" (FAIL)."""
     params = make_params(**param_overrides)
     weight_bytes = int(round(kb * 1024))
     attrs = dict(family=params["family"], weight_bytes=weight_bytes, params=weight_bytes // 4,
-                 macs=macs if macs is not None else weight_bytes * 300, status=status, config=dict(params))
+                 macs=macs if macs is not None else weight_bytes * 300, status=status, config=dict(params),
+                 receptive_field=[receptive_field or 4 * params["depth"] + 3] * 2)
     if baseline:
         attrs["baseline"] = baseline
     multi = len(study.directions) == 2
@@ -98,7 +100,7 @@ def fill_rich(study: optuna.Study) -> None:
         add_trial(study, "ok", kb=kb, error=25.0 if collapsed else error, pck3=0.02 if collapsed else 0.8,
                   family=family, batch_norm=bn, head=head, optimizer=optimizers[i % 4],
                   batch_size=batch_sizes[i % 6], width=4 + i % 20, lr=10 ** (-4 + (i % 7) / 3),
-                  weight_decay=10 ** (-6 + (i % 5)), sigma=0.8 + (i % 11) * 0.2)
+                  weight_decay=10 ** (-6 + (i % 5)), sigma=0.8 + (i % 11) * 0.2, receptive_field=10 + (i * 7) % 40)
     add_baselines(study)
     add_trial(study, "stopped", kb=12, error=9.0, head="sigmoid")
     add_trial(study, "oversize", kb=300, width=32, depth=4)

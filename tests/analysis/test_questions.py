@@ -17,7 +17,7 @@ def text(answer) -> str:
 
 def test_every_question_is_answered_with_numbers(rich_study):
     got = answers(rich_study)
-    assert list(got) == ["family", "batch_norm", "head", "batch_size", "optimizer"]
+    assert list(got) == ["family", "batch_norm", "head", "batch_size", "optimizer", "receptive_field"]
     for answer in got.values():
         assert answer.sentences[0].startswith("From 39 completed trials that ran all 20 epochs (1 stopped early")
         assert NUMBER.search(text(answer)), answer.key
@@ -47,6 +47,21 @@ def test_batch_size_compares_small_and_large(rich_study):
     sentences = text(answers(rich_study)["batch_size"])
     assert re.search(r"median is \d+\.\d\d px at batch 4-7 and \d+\.\d\d px at batch 64-128", sentences)
     assert "Spearman correlation" in sentences
+
+
+def test_receptive_field_relates_to_error_per_family():
+    from tests.analysis.conftest import add_trial, new_study
+
+    study, url = new_study(None, multi=False)
+    for i in range(8):  # U-Nets: the wider they see, the lower the error; ResNets: one receptive field only
+        add_trial(study, "ok", kb=20, error=3.0 - 0.2 * i, family="unet", depth=3, receptive_field=12 + 8 * i)
+        add_trial(study, "ok", kb=20, error=2.0 + 0.1 * i, family="resnet", depth=2, receptive_field=15)
+    answer = answers((study, url))["receptive_field"]
+    sentences = text(answer)
+    assert ("unet: receptive fields 12-68 px of the crop's 64; Spearman rho with error -1.00" in sentences
+            and "a larger receptive field goes with lower error; the best (1.60 px, trial 14) sees 68 px" in sentences)
+    assert "resnet: too few trials or receptive fields to say (n=8, 1 distinct" in sentences
+    assert {trace.name for trace in answer.figure.data} == {"unet", "resnet"}
 
 
 def test_thin_data_says_too_few(thin_study):

@@ -18,7 +18,7 @@ def test_report_is_self_contained_with_best_trial_and_pngs(rich_study, multi, tm
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]*src=[\"']?https?:", page)
     assert len(re.findall(r"plotly\.js v\d", page)) == 1  # inlined once, with the first figure
-    assert page.count("Plotly.newPlot") == 9  # two Pareto fronts, history, importances, five questions
+    assert page.count("Plotly.newPlot") == 10  # two Pareto fronts, history, importances, six questions
 
     best = min((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.user_attrs["val_mean_px"])
     assert f"<b>Trial {best.number}</b>" in page
