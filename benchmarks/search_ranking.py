@@ -28,6 +28,7 @@ Spearman's rho of the search's error against each. Runs go one at a time on ``--
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -51,7 +52,7 @@ from search_space.config import Config  # noqa: E402
 from search_space.size import measure  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     parser.add_argument("--storage", required=True)
     parser.add_argument("--study", help="study name (default: the storage's only study)")
@@ -68,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
                                                              "torch's choice)")
     parser.add_argument("--png", metavar="FILE", help="write the scatter of search error against held-out error")
     parser.add_argument("--json", metavar="FILE", help="write the table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.top < 3:
         parser.error(f"--top must be >= 3 for a rank correlation, got {args.top}")

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = doc_parser(__doc__)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--study", help="the search's study: its best feasible trial is ablated")
@@ -125,6 +125,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--list", action="store_true", help="print the variants and stop")
     p.add_argument("--json", metavar="FILE", help="write the table here (an existing file only with --force)")
     p.add_argument("--force", action="store_true", help="write over --json if it exists")
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = build_parser()
     return p.parse_args(argv)
 
 

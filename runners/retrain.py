@@ -280,7 +280,7 @@ def metrics_record(cfg: Config, result, exported, agreement: dict, plan: Trainin
     }
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     parser.add_argument("--config", required=True, help="JSON written by runners/export.py (or edited from one)")
     add_data_argument(parser, "Supervisely export with ann/ and img/, or COCO keypoints .json (default: synthetic "
@@ -317,6 +317,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reproduce", action="store_true",
                         help="repeat the search's run: the trial's epochs, seed and schedule, no early stopping")
     parser.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.search_split and args.val_teams is not None:
         parser.error("--search-split and --val-teams both choose what is held out; give one")

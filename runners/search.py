@@ -47,7 +47,7 @@ from runners.cli import (DEFAULT_STORAGE, UserError, add_data_argument, check_st
 OBJECTIVE_CHOICES = {"error": ("error",), "error,size": ("error", "size")}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = doc_parser(__doc__)
     p.add_argument("--trials", type=positive_int, default=200,
                    help="finish when the study holds this many finished trials, counting earlier runs (default 200)")
@@ -105,6 +105,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--margin", type=non_negative_float, default=DEFAULT_MARGIN,
                    help=f"COCO full frames: each cone's box grows by this fraction of its size per side before it "
                         f"is cut out (default {DEFAULT_MARGIN}; crops and Supervisely exports are read as they are)")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = build_parser()
     return p.parse_args(argv)
 
 
