@@ -101,6 +101,28 @@ def _above_panels(fig: go.Figure) -> float:
     return max(sizes, default=0) * 1.6
 
 
+def label_points(axis, xs, ys, labels, fontsize: float = 8) -> None:
+    """Name each point of a matplotlib scatter just right of it, moving a name up (with a line back to its point)
+    while it would touch a name already placed, so names of close points never pile up."""
+    figure = axis.figure
+    figure.canvas.draw()  # the axes' final limits, so display positions hold
+    height = fontsize * figure.dpi / 72 * 1.25  # a line of text, in pixels
+    placed: list[tuple[float, float, float]] = []  # (left, bottom, width) of each name in pixels
+    for i in sorted(range(len(xs)), key=lambda i: (ys[i], xs[i])):
+        px, py = axis.transData.transform((xs[i], ys[i]))
+        width = 0.62 * fontsize * figure.dpi / 72 * len(labels[i])
+        left, bottom = px + 5, py + 2
+        while any(left < l + w and l < left + width and bottom < b + height and b < bottom + height
+                  for l, b, w in placed):
+            bottom += height * 0.5
+        placed.append((left, bottom, width))
+        moved = bottom - (py + 2) > height * 0.4
+        axis.annotate(labels[i], (xs[i], ys[i]), xytext=(left - px, bottom - py), textcoords="offset pixels",
+                      fontsize=fontsize, ha="left", va="bottom",
+                      arrowprops=dict(arrowstyle="-", color="#999", linewidth=0.6, shrinkA=0, shrinkB=4) if moved
+                      else None)
+
+
 def _axis_names(fig: go.Figure) -> list[tuple[str, str]]:
     """(x axis, y axis) pairs in use: those of the traces, shapes and annotations, or ("x", "y") if none."""
     pairs = {(t.xaxis or "x", t.yaxis or "y") for t in fig.data}

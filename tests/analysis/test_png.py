@@ -141,3 +141,23 @@ def test_the_legend_names_only_what_the_plot_shows():
     fig = go.Figure([go.Scatter(x=[1, 2], y=[1, 2], name="shown"), go.Scatter(x=[], y=[], name="empty")])
     labels = [t.get_text() for t in render(fig).legends[0].get_texts()]
     assert labels == ["shown"]
+
+
+def test_names_of_close_points_are_moved_apart():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from analysis.png import label_points
+
+    figure = Figure(figsize=(6, 4.5), dpi=110)
+    FigureCanvasAgg(figure)
+    axis = figure.subplots()
+    # The search-ranking study's four near-ties (docs/results.md) and a point apart.
+    xs, ys = [1.614, 1.617, 1.627, 1.629, 2.674], [1.649, 1.550, 1.676, 1.750, 3.269]
+    axis.scatter(xs, ys)
+    label_points(axis, xs, ys, ["#23", "#25", "#28", "#31", "#6"])
+    boxes = _boxes(figure, axis.texts)
+    assert sorted(text for text, _ in boxes) == ["#23", "#25", "#28", "#31", "#6"]
+    for i, (text, box) in enumerate(boxes):
+        for other, other_box in boxes[i + 1:]:
+            assert not box.overlaps(other_box), (text, other)
