@@ -20,6 +20,7 @@ from pathlib import Path
 COMMAND = re.compile(r"(?:^|[\s;&|(`])(?:\S*/)?python3?\s+((?:runners|analysis|benchmarks)/\w+\.py)\b([^`]*)")
 FENCE = re.compile(r"^\s*(```|~~~)")
 INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+SPAN = re.compile(r"(?<!`)`([^`]+)`(?!`)")  # an inline code span, line breaks allowed (a paragraph's)
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 HTML_LINK = re.compile(r"<(?:a|img)\s[^>]*(?:href|src)=\"([^\"]+)\"")
 PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_]*(?:[.,|/:=+-][\w.,|/:+-]*)?|.*(?:\.\.\.|<[^>]*>).*")
@@ -41,10 +42,23 @@ def doc_files(root: Path) -> list[Path]:
 
 def command_lines(text: str) -> list[tuple[int, str]]:
     """(line number, text) of every line of a fenced block (continuations joined) and every inline code span
-    that holds a ``python runners|analysis|benchmarks/...`` command."""
+    (it may wrap onto the next line of its paragraph) that holds a ``python runners|analysis|benchmarks/...``
+    command."""
     found, in_fence, pending, start = [], False, "", 0
+    paragraph: list[tuple[int, str]] = []
+
+    def inline() -> None:
+        if paragraph:
+            first, joined = paragraph[0][0], "\n".join(line for _, line in paragraph)
+            for match in SPAN.finditer(joined):
+                span = match.group(1).replace("\n", " ")
+                if COMMAND.search(span):
+                    found.append((first + joined.count("\n", 0, match.start()), span))
+            paragraph.clear()
+
     for number, line in enumerate(text.splitlines(), 1):
         if FENCE.match(line):
+            inline()
             in_fence, pending = not in_fence, ""
             continue
         if in_fence:
@@ -56,11 +70,12 @@ def command_lines(text: str) -> list[tuple[int, str]]:
             line, pending = pending + line, ""
             if COMMAND.search(line):
                 found.append((start, line))
+        elif line.strip():
+            paragraph.append((number, line))
         else:
-            for span in INLINE.findall(line):
-                if COMMAND.search(span):
-                    found.append((number, span))
-    return found
+            inline()
+    inline()
+    return sorted(found)
 
 
 def split_command(line: str) -> list[tuple[str, list[str]]]:

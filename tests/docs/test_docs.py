@@ -22,6 +22,12 @@ def test_the_check_finds_command_lines_in_blocks_inline_and_after_a_venv():
                      ("runners/search.py", ["--trials", "200", "--data", "DIR"])]
 
 
+def test_an_inline_command_that_wraps_onto_the_next_line_is_found():
+    text = "Replayed (`python benchmarks/pruning_replay.py --storage\nsqlite:///runs/rank.db --study rank-tuwr`).\n"
+    assert command_lines(text) == [(1, "python benchmarks/pruning_replay.py --storage sqlite:///runs/rank.db "
+                                       "--study rank-tuwr")]
+
+
 def test_placeholders_stand_for_values_the_option_accepts():
     parser = build_parser("runners/search.py")
     assert check_command(parser, ["--trials", "N", "--data", "DIR", "--val-teams", "TEAM,..."]) is None
