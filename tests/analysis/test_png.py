@@ -85,7 +85,8 @@ def _boxes(out, texts):
     """(text, its box in pixels) of each visible text; an annotation's box without its leader line."""
     out.canvas.draw()  # lay out as savefig does: the panels moved after the texts were placed
     renderer = out.canvas.get_renderer()
-    return [(t.get_text(), Text.get_window_extent(t, renderer)) for t in texts if t.get_visible() and t.get_text().strip()]
+    return [(t.get_text(), Text.get_window_extent(t, renderer)) for t in texts
+            if t.get_visible() and t.get_text().strip()]
 
 
 # The 200-trial shared-data study's importances: a four-line title over two panels.
