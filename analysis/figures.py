@@ -194,8 +194,8 @@ def _pareto_axes(fig: go.Figure, drawn: list[TrialRow], trained: list[TrialRow],
                  x_title: str, x_of) -> None:
     """Log axes labelled in full, the strip's categories, on the size figure the cap as a dashed line, and the
     hand designs' names in a column at the right, inside the axes' range."""
-    xs = [x_of(r) for r in drawn] + ([info.max_kb] if x == "size" else [])
-    errors = [r.error for r in trained]
+    xs = [v for v in [x_of(r) for r in drawn] + ([info.max_kb] if x == "size" else []) if v > 0]  # a log axis
+    errors = [r.error for r in trained if r.error > 0]
     pad = 0.05 * max(math.log10(max(errors) / min(errors)), 0.1) if errors else 0
     y_range = (math.log10(min(errors)) - pad, math.log10(max(errors)) + pad) if errors else (0, 1)
     if x == "size":
@@ -205,8 +205,8 @@ def _pareto_axes(fig: go.Figure, drawn: list[TrialRow], trained: list[TrialRow],
     x_low, x_high = math.log10(min(xs)), math.log10(max(xs))
     left = x_low - 0.04 * max(x_high - x_low, 0.3)
     right = max(x_high + 0.04 * max(x_high - x_low, 0.3),
-                _label_baselines(fig, trained, x_of, max([x_of(r) for r in trained] + xs[len(drawn):]), left, y_range)
-                if errors else x_high)
+                _label_baselines(fig, trained, x_of, max([x_of(r) for r in trained] + [info.max_kb] * (x == "size")),
+                                 left, y_range) if errors else x_high)
     x_ticks = log_ticks(xs, si=x == "macs")
     x_range = [left, right]
     fig.update_xaxes(type="log", range=x_range, **x_ticks, row=1, col=1)
