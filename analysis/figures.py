@@ -18,6 +18,9 @@ from objectives.study_reader import study_weights
 FAMILY_COLOURS = {"resnet": "#1f77b4", "unet": "#ff7f0e", "mobile": "#2ca02c"}
 OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 FRONT_COLOUR = "#d62728"
+# The Pareto plot's main panel is about this wide (the report's PNGs, plotly's default width with the legend),
+# and a hand design's name about this wide per character: room for the names right of the points.
+PANEL_PX, PX_PER_CHAR = 720, 7
 NO_ERROR_ROWS = {"oversize": "oversize (not trained)", "diverged": "diverged", "failed": "failed (crashed)",
                  "no error": "no error recorded"}
 AXES = {
@@ -139,14 +142,39 @@ def _add_front(fig: go.Figure, candidates: list[TrialRow], x_of) -> None:
 
 
 def _add_baselines(fig: go.Figure, trained: list[TrialRow], x_of) -> None:
-    """The hand designs, as labelled stars over the trials' points."""
+    """The hand designs, as stars over the trials' points (named by ``_label_baselines``)."""
     baselines = [r for r in trained if r.baseline]
     if baselines:
-        trace = _points(baselines, x_of, "hand designs", dict(
-            color="black", size=15, symbol="star-open", line=dict(width=2)))
-        trace.update(mode="markers+text", text=[r.baseline for r in baselines], textposition="middle right",
-                     textfont=dict(size=11))
-        fig.add_trace(trace, row=2, col=1)
+        fig.add_trace(_points(baselines, x_of, "hand designs", dict(
+            color="black", size=15, symbol="star-open", line=dict(width=2))), row=2, col=1)
+
+
+def _label_baselines(fig: go.Figure, trained: list[TrialRow], x_of, x_right: float, x_left: float,
+                     y_range: tuple[float, float]) -> float:
+    """Name each hand design in a column right of ``x_right`` (the cap, or the rightmost point), spread so no two
+    names touch, each joined to its star by a leader line: the names would pile up on the stars, which sit
+    close together near the cap. Returns the log10 x the axis must reach (from ``x_left``) for the names to fit
+    in a panel of about ``PANEL_PX`` pixels."""
+    baselines = sorted((r for r in trained if r.baseline), key=lambda r: r.error)
+    if not baselines:
+        return math.log10(x_right)
+    low, high = y_range
+    gap = 0.045 * (high - low)  # about one line of text on the panel
+    top = high - 0.09 * (high - low)  # below the cap's label
+    ys = [math.log10(r.error) for r in baselines]
+    for i in range(1, len(ys)):  # push up until no two names are closer than a line ...
+        ys[i] = max(ys[i], ys[i - 1] + gap)
+    if ys[-1] > top:  # ... and down again from the top when the column ran out of room
+        ys[-1] = top
+        for i in range(len(ys) - 2, -1, -1):
+            ys[i] = min(ys[i], ys[i + 1] - gap)
+    x_label = math.log10(x_right) + 0.02 * (math.log10(x_right) - x_left)
+    for r, y in zip(baselines, ys):
+        fig.add_annotation(x=math.log10(x_of(r)), y=math.log10(r.error), xref="x2", yref="y2", text=r.baseline,
+                           showarrow=True, arrowhead=0, arrowwidth=1, arrowcolor="#777", ax=x_label, ay=y,
+                           axref="x2", ayref="y2", xanchor="left", font=dict(size=11))
+    share = min(0.5, (PX_PER_CHAR * max(len(r.baseline) for r in baselines) + 12) / PANEL_PX)  # of the panel
+    return x_left + (x_label - x_left) / (1 - share)
 
 
 def _add_no_error_strip(fig: go.Figure, drawn: list[TrialRow], x_of) -> None:
@@ -164,17 +192,29 @@ def _add_no_error_strip(fig: go.Figure, drawn: list[TrialRow], x_of) -> None:
 
 def _pareto_axes(fig: go.Figure, drawn: list[TrialRow], trained: list[TrialRow], info: StudyInfo, x: str,
                  x_title: str, x_of) -> None:
-    """Log axes labelled in full, the strip's categories, and on the size figure the cap as a dashed line."""
+    """Log axes labelled in full, the strip's categories, on the size figure the cap as a dashed line, and the
+    hand designs' names in a column at the right, inside the axes' range."""
+    xs = [v for v in [x_of(r) for r in drawn] + ([info.max_kb] if x == "size" else []) if v > 0]  # a log axis
+    errors = [r.error for r in trained if r.error > 0]
+    pad = 0.05 * max(math.log10(max(errors) / min(errors)), 0.1) if errors else 0
+    y_range = (math.log10(min(errors)) - pad, math.log10(max(errors)) + pad) if errors else (0, 1)
     if x == "size":
         fig.add_vline(x=info.max_kb, line=dict(color="black", dash="dash", width=1.5), row="all", col=1)
         fig.add_annotation(x=math.log10(info.max_kb), y=1, xref="x2", yref="y2 domain", text=f"cap {info.max_kb:g} KB",
                            showarrow=False, xanchor="left", yanchor="top", xshift=4)
-    x_ticks = log_ticks([x_of(r) for r in drawn] + ([info.max_kb] if x == "size" else []), si=x == "macs")
-    fig.update_xaxes(type="log", **x_ticks, row=1, col=1)
-    fig.update_xaxes(type="log", title_text=x_title, **x_ticks, row=2, col=1)
+    x_low, x_high = math.log10(min(xs)), math.log10(max(xs))
+    left = x_low - 0.04 * max(x_high - x_low, 0.3)
+    right = max(x_high + 0.04 * max(x_high - x_low, 0.3),
+                _label_baselines(fig, trained, x_of, max([x_of(r) for r in trained] + [info.max_kb] * (x == "size")),
+                                 left, y_range) if errors else x_high)
+    x_ticks = log_ticks(xs, si=x == "macs")
+    x_range = [left, right]
+    fig.update_xaxes(type="log", range=x_range, **x_ticks, row=1, col=1)
+    fig.update_xaxes(type="log", range=x_range, title_text=x_title, **x_ticks, row=2, col=1)
     fig.update_yaxes(type="category", row=1, col=1)
-    fig.update_yaxes(type="log", title_text="validation mean error (px)", **log_ticks([r.error for r in trained]),
-                     row=2, col=1)
+    fig.update_yaxes(type="log", title_text="validation mean error (px)", **log_ticks(errors), row=2, col=1)
+    if errors:
+        fig.update_yaxes(range=list(y_range), row=2, col=1)
 
 
 def _points(rows: list[TrialRow], x_of, name: str, marker: dict) -> go.Scatter:
@@ -189,26 +229,27 @@ def _no_error_kind(r: TrialRow) -> str:
 
 
 def importance_figure(imp: Importances, min_trials: int) -> go.Figure:
-    """Horizontal bars per evaluator, parameters in the same order in every panel (by mean importance)."""
+    """Horizontal bars per evaluator, each panel sorted by its own importances (most important on top)."""
     title = "Parameter importance for the validation error"
     if not imp.enough:
         return message_figure(title, f"Too few completed trials to rate parameters: {imp.n_complete}, "
                                      f"need at least {min_trials}.")
     names = list(imp.by_evaluator)
-    params = sorted({p for scores in imp.by_evaluator.values() for p in scores},
-                    key=lambda p: sum(s.get(p, 0.0) for s in imp.by_evaluator.values()))
-    labels = [f"{p} (within its {imp.conditional[p]} trials)" if p in imp.conditional else p for p in params]
-    fig = make_subplots(rows=1, cols=len(names), shared_yaxes=True, subplot_titles=names, horizontal_spacing=0.03)
+    params = sorted({p for scores in imp.by_evaluator.values() for p in scores})
+    label = {p: f"{p} (within its {imp.conditional[p]} trials)" if p in imp.conditional else p for p in params}
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.25)
     for col, name in enumerate(names, start=1):
         scores = imp.by_evaluator[name]
-        values = [scores.get(p, 0.0) for p in params]
+        # plotly draws the first bar at the bottom: least important first, parameters it could not rate below all
+        order = sorted(params, key=lambda p: (p in scores, scores.get(p, 0.0)))
         fig.add_trace(go.Bar(
-            x=values, y=labels, orientation="h", name=name, showlegend=False,
-            marker_color=["#9ecae1" if p in imp.conditional else "#3182bd" for p in params],
-            text=[f"{scores[p]:.2f}" if p in scores else "not rated" for p in params],
+            x=[scores.get(p, 0.0) for p in order], y=[label[p] for p in order], orientation="h", name=name,
+            showlegend=False, marker_color=["#9ecae1" if p in imp.conditional else "#3182bd" for p in order],
+            text=[f"{scores[p]:.2f}" if p in scores else "not rated" for p in order],
             textposition="outside", cliponaxis=False,
         ), row=1, col=col)
         fig.update_xaxes(title_text="importance (share)", range=[0, 1.15], row=1, col=col)
+        fig.update_yaxes(type="category", row=1, col=col)
     by_reason: dict[str, list[str]] = {}
     for param, why in sorted(imp.unrated.items()):
         by_reason.setdefault(why, []).append(param)
@@ -241,6 +282,9 @@ def history_figure(rows: list[TrialRow], info: StudyInfo) -> go.Figure:
             customdata=[r.number for r in ordered], hovertext=[_hover(r) for r in ordered], hoverinfo="text",
         ), row=1, col=col)
         xs, ys = best_so_far(ordered, x_of, info.max_bytes)
+        if not xs:  # no completed trial within the cap: nothing to draw, so nothing in the legend
+            fig.update_xaxes(title_text=x_title, row=1, col=col)
+            continue
         fig.add_trace(go.Scatter(
             x=xs, y=ys, mode="lines", line=dict(color=FRONT_COLOUR, shape="hv", width=2),
             name="best within the cap", showlegend=col == 1, legendgroup="best",

@@ -45,7 +45,11 @@ def render(fig: go.Figure, width: int = 1100, height: int = 650) -> Figure:
     out = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     FigureCanvasAgg(out)
     legend = any(_in_legend(t) for t in fig.data)
-    area = (LEFT, BOTTOM, RIGHT_WITH_LEGEND if legend else RIGHT, TOP)
+    top = TOP
+    if fig.layout.title.text:
+        title = out.suptitle(plain(fig.layout.title.text), x=0.02, y=0.985, ha="left", va="top", fontsize=11)
+        top = min(TOP, _below(out, title) - _above_panels(fig) / height)
+    area = (LEFT, BOTTOM, RIGHT_WITH_LEGEND if legend else RIGHT, top)
     axes = _make_axes(out, fig, area)
     for i, trace in enumerate(fig.data):
         ax = axes[(trace.xaxis or "x", trace.yaxis or "y")]
@@ -63,8 +67,6 @@ def render(fig: go.Figure, width: int = 1100, height: int = 650) -> Figure:
         _annotation(out, fig, axes, note, area)
     _finish_axes(fig, axes)
     _fit_left(out, axes, area)
-    if fig.layout.title.text:
-        out.suptitle(plain(fig.layout.title.text), x=0.02, y=0.985, ha="left", va="top", fontsize=11)
     if legend:
         _legend(out, axes, area)
     return out
@@ -84,6 +86,41 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, format="png")
     return path
+
+
+def _below(out: Figure, text) -> float:
+    """The figure fraction just below ``text`` (a title of one line or several), with a small gap."""
+    box = text.get_window_extent(out.canvas.get_renderer())
+    return box.y0 / out.bbox.height - 0.015
+
+
+def _above_panels(fig: go.Figure) -> float:
+    """Pixels the texts sitting on top of the panels need (subplot titles: paper annotations at y >= 1)."""
+    sizes = [(note.font.size or 12) * 0.8 for note in fig.layout.annotations
+             if (note.yref or "paper") == "paper" and note.y is not None and note.y >= 1]
+    return max(sizes, default=0) * 1.6
+
+
+def label_points(axis, xs, ys, labels, fontsize: float = 8) -> None:
+    """Name each point of a matplotlib scatter just right of it, moving a name up (with a line back to its point)
+    while it would touch a name already placed, so names of close points never pile up."""
+    figure = axis.figure
+    figure.canvas.draw()  # the axes' final limits, so display positions hold
+    height = fontsize * figure.dpi / 72 * 1.25  # a line of text, in pixels
+    placed: list[tuple[float, float, float]] = []  # (left, bottom, width) of each name in pixels
+    for i in sorted(range(len(xs)), key=lambda i: (ys[i], xs[i])):
+        px, py = axis.transData.transform((xs[i], ys[i]))
+        width = 0.62 * fontsize * figure.dpi / 72 * len(labels[i])
+        left, bottom = px + 5, py + 2
+        while any(left < l + w and l < left + width and bottom < b + height and b < bottom + height
+                  for l, b, w in placed):
+            bottom += height * 0.5
+        placed.append((left, bottom, width))
+        moved = bottom - (py + 2) > height * 0.4
+        axis.annotate(labels[i], (xs[i], ys[i]), xytext=(left - px, bottom - py), textcoords="offset pixels",
+                      fontsize=fontsize, ha="left", va="bottom",
+                      arrowprops=dict(arrowstyle="-", color="#999", linewidth=0.6, shrinkA=0, shrinkB=4) if moved
+                      else None)
 
 
 def _axis_names(fig: go.Figure) -> list[tuple[str, str]]:
@@ -196,7 +233,19 @@ def _annotation(out: Figure, fig: go.Figure, axes: dict, note, area) -> None:
     ax = next(a for (x, y), a in axes.items() if x == x_ref.split()[0] and y == y_ref.split()[0])
     # On a log axis plotly places annotations at log10 of the value.
     log_x = _layout_axis(fig, x_ref.split()[0]).get("type") == "log" and not x_ref.endswith("domain")
+    log_y = _layout_axis(fig, y_ref.split()[0]).get("type") == "log" and not y_ref.endswith("domain")
     x = 10 ** note.x if log_x else note.x
+    if note.showarrow and note.axref == x_ref and note.ayref == y_ref:
+        # The text at (ax, ay) in data coordinates, a line from it to the point (x, y): a leader line.
+        y = 10 ** note.y if log_y else note.y
+        tail = (10 ** note.ax if log_x else note.ax, 10 ** note.ay if log_y else note.ay)
+        ax.annotate(text, (x, y), xytext=tail, textcoords="data", ha=ha, va="center", fontsize=size,
+                    arrowprops=dict(arrowstyle="-", color=note.arrowcolor or "#777", linewidth=note.arrowwidth or 1,
+                                    shrinkA=2, shrinkB=6))
+        return
+    if note.showarrow:
+        raise ValueError("analysis.png draws arrows only from text placed in the same axes' data coordinates "
+                         "(axref, ayref); add other arrows to analysis/png.py")
     transform = ax.get_xaxis_transform() if y_ref.endswith("domain") else ax.transData
     ax.annotate(text, (x, note.y), xycoords=transform, xytext=(note.xshift or 0, note.yshift or 0),
                 textcoords="offset points", ha=ha, va=va, fontsize=size)
@@ -215,8 +264,11 @@ def _finish_axes(fig: go.Figure, axes: dict) -> None:
                 limits = (ax.get_xlim if axis is ax.xaxis else ax.get_ylim)()
                 axis.set_ticks(list(spec["tickvals"]), labels=list(spec.get("ticktext") or spec["tickvals"]))
                 (ax.set_xlim if axis is ax.xaxis else ax.set_ylim)(*limits)
-            if spec.get("range") is not None and spec.get("type") != "log":
-                (ax.set_xlim if axis is ax.xaxis else ax.set_ylim)(*spec["range"])
+            if spec.get("range") is not None:  # plotly gives a log axis's range in log10 units
+                low, high = spec["range"]
+                if spec.get("type") == "log":
+                    low, high = 10 ** low, 10 ** high
+                (ax.set_xlim if axis is ax.xaxis else ax.set_ylim)(low, high)
             title = (spec.get("title") or {}).get("text")
             if title:
                 (ax.set_xlabel if axis is ax.xaxis else ax.set_ylabel)(plain(title))
@@ -260,5 +312,7 @@ def _legend(out: Figure, axes: dict, area) -> None:
 
 
 def _in_legend(trace) -> bool:
-    return trace.showlegend is not False and bool(trace.name) and trace.type == "scatter"
+    """A named scatter trace with at least one point: the legend names only what the plot shows."""
+    shown = any(x is not None and y is not None for x, y in zip(trace.x or (), trace.y or ()))
+    return trace.showlegend is not False and bool(trace.name) and trace.type == "scatter" and shown
 

@@ -222,7 +222,7 @@ def write_report(report: Report, out: Path, png: bool = True) -> list[Path]:
     return written
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", help="study name (default: the storage's only study)")
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
@@ -232,6 +232,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-png", action="store_true", help="write only report.html, no PNGs")
     parser.add_argument("--min-trials", type=int, default=MIN_TRIALS,
                         help=f"completed trials needed to rate parameter importance (default {MIN_TRIALS})")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.min_trials < 2:
         parser.error(f"--min-trials must be >= 2, got {args.min_trials}")

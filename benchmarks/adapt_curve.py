@@ -15,6 +15,7 @@ crude fix; ``--png`` draws the curve.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -44,7 +45,7 @@ MODES = {"mix": (True, {}), "mix-mirror": (True, {"mirror": True}),
          "penalty": (False, {"penalty": PENALTY})}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     parser.add_argument("--model", required=True, metavar="DIR", help="a folder retrain.py wrote (its config, recipe)")
     add_data_argument(parser, "the shared export, 2+ teams", required=True)
@@ -54,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--png", metavar="FILE")
     parser.add_argument("--json", metavar="FILE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     budgets = [int(b) for b in args.budgets.split(",")]
     modes = args.modes.split(",")

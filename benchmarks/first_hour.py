@@ -28,6 +28,7 @@ of the run's best, and how many trials finished. ``--json FILE`` writes the tabl
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import subprocess
@@ -51,7 +52,7 @@ MARKS = (5, 10, 20, 30, 60)
 NEAR = 1.05  # "within 5% of the run's best"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     add_data_argument(parser, "Supervisely export or COCO keypoints .json", required=True)
     parser.add_argument("--val-teams", default="tuwr", help="validation teams (default tuwr)")
@@ -64,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: stop starting trials after --minutes)")
     parser.add_argument("--out", default="runs/first-hour", help="folder for the studies (default runs/first-hour)")
     parser.add_argument("--json", metavar="FILE", help="write the table here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -51,7 +51,7 @@ GROSS_PX = 5.0
 SPAN_BINS = (0, 42, 46, 50, 54, 1000)  # the 7 points' height in the crop, px
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     parser.add_argument("--config", required=True, help="export.py's JSON (or a bare config object)")
     add_data_argument(parser, "Supervisely export or COCO .json (2+ teams in all)", required=True)
@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", default=DEFAULT_GROUPS, type=parse_groups,
                         help=f"teams whose mean is printed apart, NAME=TEAM,TEAM;NAME=... (default {DEFAULT_GROUPS})")
     parser.add_argument("--json", metavar="FILE", help="write the summary here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     unknown = [name for name in args.recipes.split(",") if name not in RECIPES]
     if unknown:

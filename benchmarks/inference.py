@@ -51,11 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     parser.add_argument("model", nargs="?", help="an exported model.onnx to time besides the hand designs")
     parser.add_argument("--repeats", type=positive_int, default=200, help="timed runs per batch size (default 200)")
     parser.add_argument("--warmup", type=non_negative_int, default=20, help="untimed runs first (default 20)")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.model is not None and not Path(args.model).is_file():
         parser.error(f"model {args.model}: no such file; export one with runners/retrain.py")

@@ -30,6 +30,7 @@ read, not trained again. ``--json FILE`` writes every fold and the summary; ``--
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def parse_args(argv: list[str] | None):
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     parser.add_argument("--float", required=True, metavar="CONFIG.json", help="the float32 model's config "
                         "(runners/export.py's JSON, or a bare config object)")
@@ -126,6 +127,11 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--out", metavar="DIR", help="keep the exported models here (<format>-<team>-s<seed>.onnx)")
     parser.add_argument("--force", action="store_true", help="write into an --out that holds files")
     parser.add_argument("--json", metavar="FILE", help="write the folds and the summary here")
+    return parser
+
+
+def parse_args(argv: list[str] | None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.teams and args.val_teams is not None:
         parser.error("--teams all and --val-teams both choose the held-out teams; give one")

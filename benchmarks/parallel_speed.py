@@ -65,13 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     parser.add_argument("--data", type=Path, default=None, help="a Supervisely export; default: synthetic crops")
     parser.add_argument("--crops", type=int, default=400, help="synthetic crops to generate (default 400)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per trial (default 2)")
     parser.add_argument("--workers", type=int, default=2, help="trials at once on Ray (default 2)")
     parser.add_argument("--control", action="store_true", help="also run in process with 1 torch thread")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.crops < 20 or args.epochs < 1 or args.workers < 2:
         parser.error(f"need --crops >= 20, --epochs >= 1, --workers >= 2; got {args.crops}, {args.epochs}, "

@@ -12,6 +12,7 @@ so the same readers pick the study's best.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from multiprocessing import get_context
@@ -29,7 +30,7 @@ from search_space.space import SearchSpace, sample_config
 STUDY = "keypoints"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     add_data_argument(parser, "Supervisely export or COCO .json (default: synthetic cones)")
     parser.add_argument("--val-teams", default=None, help="comma-separated validation teams (default: 10%% of frames)")
@@ -40,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=positive_int, default=12, help="epochs of every trial (default 12)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="split and sampler seed (default 0)")
     parser.add_argument("--workers", type=positive_int, default=1, help="processes on the study (default 1)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.timeout is None and args.trials is None:
         parser.error("give --timeout or --trials")

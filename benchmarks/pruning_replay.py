@@ -21,6 +21,7 @@ that recorded only its total seconds is taken to have trained at an even pace.
 """
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 import optuna
@@ -145,11 +146,16 @@ def replay_reference_bar(trials: list[FrozenTrial], factor: float) -> tuple[list
     return stopped, saved
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = doc_parser(__doc__)
     p.add_argument("--storage", required=True, help="Optuna storage URL of the finished search")
     p.add_argument("--study", required=True, help="the search's study to replay")
     p.add_argument("--top", type=positive_int, default=5, help="how many of the study's best trials to follow (default 5)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=args.study, storage=args.storage)

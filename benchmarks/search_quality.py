@@ -26,6 +26,7 @@ it. ``--trials N`` ends each study after N trials instead (tests, demos).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import subprocess
@@ -51,7 +52,7 @@ ARMS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     add_data_argument(parser, "Supervisely export or COCO .json (2+ teams in all)", required=True)
     parser.add_argument("--val-teams", default="tuwr", help="the searches' validation teams (default tuwr)")
@@ -72,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/search-quality", help="folder for the studies")
     parser.add_argument("--json", metavar="FILE", help="write the table here")
     parser.add_argument("--png", metavar="FILE", help="plot it here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     arms = args.arms.split(",")
     unknown = [arm for arm in arms if arm not in ARMS]

@@ -28,6 +28,7 @@ Spearman's rho of the search's error against each. Runs go one at a time on ``--
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -51,7 +52,7 @@ from search_space.config import Config  # noqa: E402
 from search_space.size import measure  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     parser.add_argument("--storage", required=True)
     parser.add_argument("--study", help="study name (default: the storage's only study)")
@@ -68,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
                                                              "torch's choice)")
     parser.add_argument("--png", metavar="FILE", help="write the scatter of search error against held-out error")
     parser.add_argument("--json", metavar="FILE", help="write the table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.top < 3:
         parser.error(f"--top must be >= 3 for a rank correlation, got {args.top}")
@@ -236,11 +242,13 @@ def format_int8_table(table: dict) -> str:
 
 
 def draw(table: dict, path: str, study_name: str) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from analysis.png import save_figure
+    from analysis.png import label_points, save_figure
 
     figure = Figure(figsize=(6, 4.5), dpi=110)
+    FigureCanvasAgg(figure)  # label_points lays the names out in pixels
     axis = figure.subplots()
     search = [t["search_px"] for t in table["trials"]]
     if table.get("weights") == "int8":
@@ -255,12 +263,13 @@ def draw(table: dict, path: str, study_name: str) -> None:
         what = f"held out {', '.join(table['others'])}" if "rho_others" in table else "mean over held-out teams"
         xlabel, ylabel = "search validation error (px)", f"leave-one-team-out error, {what} (px)"
     axis.scatter(search, held_out, color="#1f77b4")
-    for t, x, y in zip(table["trials"], search, held_out):
-        axis.annotate(f"#{t['trial']}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
     axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
     axis.set_title(f"{study_name}: top {len(search)} trials, Spearman rho {rho:+.2f}", fontsize=10)
     axis.grid(alpha=0.3)
+    axis.margins(x=0.08, y=0.1)  # room for the names of the points at the edges
+    figure.tight_layout()
+    label_points(axis, search, held_out, [f"#{t['trial']}" for t in table["trials"]])
     save_figure(figure, path)
 
 

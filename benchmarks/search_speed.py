@@ -43,7 +43,7 @@ def run(label: str, storage: str, args: argparse.Namespace, extra: list[str]) ->
             "epochs": sum(t.user_attrs["epochs"] for t in trained), "best": min(errors, default=float("nan"))}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = doc_parser(__doc__)
     p.add_argument("--data", type=Path, default=None, help="Supervisely export (default: synthetic cones)")
     p.add_argument("--val-teams", default=None, help="comma-separated teams to validate on, as in search.py")
@@ -51,6 +51,11 @@ def main() -> None:
     p.add_argument("--epochs", type=positive_int, default=9, help="most epochs of a trial (default 9)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of both runs (default 0)")
     p.add_argument("--workers", type=positive_int, default=1, help="trials at once (Ray) in both runs, as in search.py")
+    return p
+
+
+def main() -> None:
+    p = build_parser()
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,6 +10,7 @@ Goal: the ResNet hand design at >= 60% of the matmul rate.
 """
 from __future__ import annotations
 
+import argparse
 import time
 
 import torch
@@ -62,11 +63,16 @@ def images_per_second(cfg: Config, data, seconds: float) -> float:
     return images / (time.perf_counter() - started)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = doc_parser(__doc__)
     p.add_argument("--threads", type=positive_int, default=2, help="torch threads (default 2)")
     p.add_argument("--batch", type=positive_int, default=64, help="training batch size (default 64)")
     p.add_argument("--seconds", type=positive_float, default=8.0, help="time per measurement (default 8)")
+    return p
+
+
+def main() -> None:
+    p = build_parser()
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     data = make_synthetic(512, seed=0)

@@ -12,6 +12,7 @@ loads agree is ``tests/cones/test_coco.py``; this script only converts, and refu
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -64,10 +65,15 @@ def _size(meta: dict, image: Path) -> tuple[int, int]:
     return read.shape[1], read.shape[0]
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     parser.add_argument("--data", type=Path, required=True, help="Supervisely export folder (ann/ and img/)")
     parser.add_argument("--out", type=Path, required=True, help="new folder for annotations/ and images/")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     data_dir, out = args.data.resolve(), args.out.resolve()
     if out == data_dir or data_dir in out.parents:

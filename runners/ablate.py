@@ -6,27 +6,10 @@ held-out error.
     python runners/ablate.py --config best.json --data ../shared/cones_dataset --val-teams tuwr --seeds 3
     python runners/ablate.py --study real-tuwr --storage sqlite:///runs/real200.db --list    # the variants only
 
-The variants (objectives/ablation.py, values read from the search space): every other family at about the
-best's weight bytes, batch norm flipped, every other output head, batch size 4 and 64 with the learning rate
-scaled linearly, every other optimizer; then the two-decision ``interaction`` ones that two questions need:
-ResNet and U-Net each with batch norm on and off (the other family's variant with batch norm flipped), and a
-sigmoid head with and without batch norm (the sigmoid variant with batch norm flipped); none over the study's
-cap. ``--variants head,interaction`` keeps some (decisions or variant names as --list prints them, such as
-``family=resnet+batch_norm=False``); the best itself always runs.
-
-Each run trains as the search trained its trials (its augmentation and cosine schedule, the trial's epochs
-unless --epochs) for the whole budget, without early stopping, and is scored at its last epoch on what the
-study validated on: its held-out team(s), or its frame split (``--val-teams`` holds out other teams instead).
-The seeds are the study's seed and the ones after it (the best's first run has the seed its search run had).
-
-The runs are an Optuna study of their own in the same storage (``<study>-ablation``, or ``--name``), one
-trial per (variant, seed) with parameters ``variant`` and ``seed``, so optuna-dashboard shows it. Rerunning
-the command trains only the runs not yet finished (a larger --seeds adds runs, a newer version's variants add
-theirs, which carry ``variant`` as a user attribute only: Optuna keeps a parameter's choices fixed); Ctrl-C
-keeps the finished ones. One line per finished run: runs done / to train, elapsed, time left, the best mean so
-far. At the end, the table: each change's mean and spread over seeds, its difference to the best's mean over
-the same seeds, and a verdict: better or worse when the difference exceeds sqrt(sd_best^2 + sd_variant^2),
-else "cannot tell at this spread". ``--json FILE`` writes it too.
+The variants (other families at about the best's bytes, batch norm flipped, other heads, batch sizes, optimizers,
+and the pairs two questions need) train like the search's trials, without early stopping, over several seeds,
+as a study of their own (``<study>-ablation``); rerunning trains only what is missing. The table gives each
+change's difference to the best and a verdict. Details: docs/search.md, "Ablation".
 """
 from __future__ import annotations
 
@@ -106,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = doc_parser(__doc__)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--study", help="the search's study: its best feasible trial is ablated")
@@ -125,6 +108,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--list", action="store_true", help="print the variants and stop")
     p.add_argument("--json", metavar="FILE", help="write the table here (an existing file only with --force)")
     p.add_argument("--force", action="store_true", help="write over --json if it exists")
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = build_parser()
     return p.parse_args(argv)
 
 

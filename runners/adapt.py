@@ -17,6 +17,7 @@ fix, each keypoint's mean offset, would give, judged the same way).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import asdict, replace
@@ -133,7 +134,7 @@ at_least_two = at_least(int, 2, strict=False)
 DEFAULTS = AdaptSettings()
 
 
-def parse_args(argv: list[str] | None):
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     parser.add_argument("--model", required=True, metavar="DIR", help="the folder retrain.py wrote (model.pt)")
     add_data_argument(parser, "your labelled crops", required=True)
@@ -149,6 +150,11 @@ def parse_args(argv: list[str] | None):
                         help=f"L2-SP weight without --shared (default {DEFAULT_PENALTY})")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
+    return parser
+
+
+def parse_args(argv: list[str] | None):
+    parser = build_parser()
     return parser.parse_args(argv)
 
 

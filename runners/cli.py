@@ -107,7 +107,7 @@ def add_data_argument(parser: argparse.ArgumentParser, help: str, required: bool
     keypoints .json, given again for more sources (``cones.load.load_data`` joins them, teams keeping their
     names). The value is None (not given) or a list of paths."""
     parser.add_argument("--data", action="append", type=Path, required=required, metavar="DIR|FILE.json",
-                        help=help + "; give --data again to add a source (each team keeps its name)")
+                        help=help + "; again for more sources")
 
 
 def is_database(path: Path) -> bool:

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
     parser.add_argument("--model", required=True, help="model.onnx written by runners/retrain.py")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="crops, or folders of crops")
@@ -98,6 +98,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="drawings are this many times the model's input height (default 6)")
     parser.add_argument("--batch", type=positive_int, default=64, help="crops per ONNX Runtime call (default 64)")
     parser.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads (default: its choice)")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     return parser.parse_args(argv)
 
 

@@ -2,36 +2,13 @@
 
     python runners/retrain.py --config best.json --data ../shared/cones_dataset --out model/
     python runners/retrain.py --config best.json --data ../shared/cones_dataset --out heldout/ --val-teams tuwr
+    python runners/retrain.py --config best.json --data ../shared/cones_dataset --out model8/ --weights int8
     python runners/retrain.py --config best.json --data ../shared/cones_dataset --out repro/ --reproduce
 
-Ship mode (the default) trains on every labelled crop, all teams, with the shipped recipe
-(``objectives.recipe``: its augmentation, weight averaging, epoch budget and inference), because every team
-left out is a camera the model never learns from. The epoch budget is the one chosen on held-out runs: the
-best of the leave-one-team-out runs ``benchmarks/generalisation.py`` cached for this config and data, else
-the recipe's (measured the same way on the shared data); ``metrics.json`` records which. With nothing held
-out, the figures printed at the end are the fit on the training crops, not an estimate for a new camera.
-
-To measure instead, hold data out: ``--val-teams TEAM`` (a camera the model never saw), ``--val-teams`` alone
-(a frame split of the JSON's ``val_fraction``) or ``--search-split`` (the search's own split): the recipe then
-trains with early stopping on that validation error, and keeps the best epoch's weights.
-Prints each epoch and the final metrics, and writes to ``--out``:
-
-    model.pt       state dict (batch norm unfolded, to fine-tune) and the config dict
-    model.onnx     input image float32 [N, 3, 64, 48] RGB in [0, 1]; outputs keypoints float32 [N, 7, 2]
-                   (x, y input pixels, canonical order) and heatmaps [N, 7, 64, 48]; batch norm folded
-    metrics.json   validation figures, the ONNX file's exact weight bytes, ONNX Runtime vs torch agreement
-
-int8 (``--weights int8``, or the JSON of an int8 study): the float model trains as above, is calibrated
-(``objectives.quantize``) and fine-tuned quantization-aware for ``--qat-epochs``; model.onnx is then an int8 QDQ
-model with the same inputs and outputs, the cap counts its int8 bytes, and metrics.json records the float,
-calibrated and fine-tuned figures (``int8``) next to the shipped model's.
-
-    python runners/retrain.py --config best.json --data ../shared/cones_dataset --out model8/ --weights int8
-
-A config over the size cap (the study's, or ``--max-kb``) is refused before training. ``--reproduce`` repeats
-the search's run of the trial instead (its split, epochs, seed and schedule, no early stopping, last epoch's
-weights) and prints the search's validation error next to the new one. Without ``--data`` synthetic cones are
-used (``--reproduce`` uses the search's data).
+By default (ship mode) it trains on every labelled crop of every team with the shipped recipe and the epoch
+budget chosen on held-out runs; the figures it prints are then the fit on the training crops. Hold data out
+to measure. Writes model.pt, model.onnx (input image [N, 3, 64, 48] RGB in [0, 1]; output keypoints
+[N, 7, 2] in input pixels) and metrics.json. The ONNX contract, int8 and the recipe: docs/shipping.md.
 """
 from __future__ import annotations
 
@@ -280,43 +257,48 @@ def metrics_record(cfg: Config, result, exported, agreement: dict, plan: Trainin
     }
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
-    parser.add_argument("--config", required=True, help="JSON written by runners/export.py (or edited from one)")
-    add_data_argument(parser, "Supervisely export with ann/ and img/, or COCO keypoints .json (default: synthetic "
-                              "cones)")
-    parser.add_argument("--margin", type=non_negative_float, default=DEFAULT_MARGIN,
-                        help=f"COCO full frames: box margin per side when cutting crops (default {DEFAULT_MARGIN})")
+    parser.add_argument("--config", required=True, metavar="FILE.json",
+                        help="JSON written by runners/export.py (or edited from one)")
+    add_data_argument(parser, "Supervisely export or COCO .json (default: synthetic cones)")
     parser.add_argument("--out", required=True, metavar="DIR",
-                        help="new folder for model.pt, model.onnx, metrics.json (an existing one only with --force)")
+                        help="new folder for model.pt, model.onnx, metrics.json")
     parser.add_argument("--force", action="store_true", help="write into --out even if it holds files")
-    parser.add_argument("--epochs", type=positive_int, help="epoch budget (default: chosen on held-out runs, see above; the "
-                                                   "trial's own with --reproduce)")
-    parser.add_argument("--recipe", default="ship", choices=sorted(RECIPES),
-                        help="training and inference recipe (objectives/recipe.py; default ship)")
-    parser.add_argument("--seed", type=non_negative_int, help="training seed (default: the JSON's seed)")
-    parser.add_argument("--patience", type=non_negative_int, default=DEFAULT_PATIENCE,
-                        help=f"stop after this many epochs without a better validation error (default "
-                             f"{DEFAULT_PATIENCE}; 0 turns early stopping off)")
-    parser.add_argument("--val-teams", nargs="*", metavar="TEAM",
-                        help="measure: hold these teams out (space- or comma-separated) and validate on them; with "
-                             "no team, a frame split of the JSON's val_fraction")
+    parser.add_argument("--weights", choices=WEIGHT_FORMATS, metavar="FORMAT",
+                        help="float32 or int8 (adds quantization-aware fine-tuning); default: the JSON's, else float32")
     parser.add_argument("--flip-test", action="store_true",
-                        help="average each crop's heatmaps with its mirror image's inside the ONNX graph (lower error "
-                             "on new cameras, twice the latency; benchmarks/generalisation.py measures both)")
-    parser.add_argument("--search-split", action="store_true",
-                        help="measure: hold out what the search validated on (the JSON's split)")
-    parser.add_argument("--max-kb", type=positive_float, help="size cap in KB (default: the study's cap from the JSON)")
-    parser.add_argument("--weights", choices=WEIGHT_FORMATS,
-                        help="how model.onnx stores its weights: float32, or int8 (float training, then calibration "
-                             "and quantization-aware fine-tuning; the cap counts int8 bytes). Default: the JSON's "
-                             "(the study's), else float32")
-    parser.add_argument("--qat-epochs", type=non_negative_int,
-                        help=f"int8: epochs of quantization-aware fine-tuning after calibration (default "
-                             f"{DEFAULT_QAT_EPOCHS}; 0 with --reproduce, as the search scores; 0: calibration only)")
-    parser.add_argument("--reproduce", action="store_true",
-                        help="repeat the search's run: the trial's epochs, seed and schedule, no early stopping")
-    parser.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
+                        help="average with the mirror image inside the graph (lower error, twice the latency)")
+
+    measure = parser.add_argument_group("measure instead of ship (early stopping on the held-out error)")
+    measure.add_argument("--val-teams", nargs="*", metavar="TEAM",
+                         help="hold these teams out (space- or comma-separated); none: a frame split")
+    measure.add_argument("--search-split", action="store_true",
+                         help="hold out what the search validated on (the JSON's split)")
+    measure.add_argument("--reproduce", action="store_true",
+                         help="repeat the search's run: the trial's split, epochs, seed, schedule")
+
+    advanced = parser.add_argument_group("advanced")
+    advanced.add_argument("--epochs", type=positive_int, metavar="N",
+                          help="epoch budget (default: chosen on held-out runs; the trial's with --reproduce)")
+    advanced.add_argument("--recipe", default="ship", choices=sorted(RECIPES), metavar="NAME",
+                          help="training and inference recipe, objectives/recipe.py (default ship)")
+    advanced.add_argument("--seed", type=non_negative_int, metavar="N", help="training seed (default: the JSON's)")
+    advanced.add_argument("--patience", type=non_negative_int, default=DEFAULT_PATIENCE, metavar="N",
+                          help=f"epochs without a better validation error before stopping (default "
+                               f"{DEFAULT_PATIENCE}; 0: off)")
+    advanced.add_argument("--max-kb", type=positive_float, metavar="KB",
+                          help="size cap (default: the study's, from the JSON)")
+    advanced.add_argument("--qat-epochs", type=non_negative_int, metavar="N",
+                          help=f"int8: quantization-aware epochs (default {DEFAULT_QAT_EPOCHS}; 0 with --reproduce)")
+    advanced.add_argument("--margin", type=non_negative_float, default=DEFAULT_MARGIN, metavar="M",
+                          help=f"COCO full frames: box margin per side when cutting crops (default {DEFAULT_MARGIN})")
+    advanced.add_argument("--threads", type=positive_int, metavar="N", help="torch threads (default: torch's choice)")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.search_split and args.val_teams is not None:
         parser.error("--search-split and --val-teams both choose what is held out; give one")

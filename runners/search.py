@@ -4,19 +4,7 @@
     python runners/search.py --trials 200 --data ../shared/cones_dataset    # your Supervisely export
     optuna-dashboard sqlite:///optuna.db                                    # watch it live
 
-Each trial samples an architecture (family, width, depth, batch norm, output head) and a training recipe
-(optimizer, learning rate, batch size, weight decay, heatmap sigma), rejects it before training if its
-weights (float32, or int8 with --weights int8) exceed --max-kb, trains it for up to --epochs epochs, and stops it
-early when it falls behind. The original study's hand designs run beside the search as the reference. Rerunning the same command
-continues the study until it holds --trials finished trials.
-
-    python runners/search.py --trials 200 --data ../shared/cones_dataset --weights int8 --study-name int8
-
-With ``--weights int8`` the cap counts the bytes of the int8 model (``search_space/int8.py``: about four times
-the parameters fit), the space widens to the widest widths that fit it, and each trial trained to the end is
-scored after post-training quantization (float training, calibration on training crops, the int8 model's
-validation error; the float error stays in ``val_float32_mean_px``). A study keeps the weight format it was
-started with.
+Rerunning a command continues its study. Every rule the "advanced" switches turn off: docs/search.md.
 """
 from __future__ import annotations
 
@@ -47,64 +35,71 @@ from runners.cli import (DEFAULT_STORAGE, UserError, add_data_argument, check_st
 OBJECTIVE_CHOICES = {"error": ("error",), "error,size": ("error", "size")}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = doc_parser(__doc__)
-    p.add_argument("--trials", type=positive_int, default=200,
-                   help="finish when the study holds this many finished trials, counting earlier runs (default 200)")
-    add_data_argument(p, "Supervisely export (img/ + ann/) or COCO keypoints .json (CVAT, Label Studio); default: "
-                         "generated synthetic cones, for a demo")
-    p.add_argument("--storage", default=DEFAULT_STORAGE,
-                   help=f"Optuna storage URL (default {DEFAULT_STORAGE}; postgresql+psycopg://... for many machines)")
-    p.add_argument("--study-name", default="keypoints", help="study to create or continue (default keypoints)")
-    p.add_argument("--timeout", type=positive_float, default=None, help="stop starting new trials after this many seconds")
-    p.add_argument("--max-kb", type=positive_float, default=DEFAULT_MAX_KB,
-                   help=f"cap on weight size in KB (1 KB = 1024 bytes; default {DEFAULT_MAX_KB})")
-    p.add_argument("--weights", choices=WEIGHT_FORMATS, default="float32",
-                   help="how the deployed model stores its weights, which the cap counts: float32 (default) or int8 "
-                        "(trials scored after post-training quantization); a study keeps its format")
-    p.add_argument("--epochs", type=positive_int, default=12, help="most epochs one trial may train (default 12)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the split, the sampler and every trial's training")
-    p.add_argument("--val-teams", default=None,
-                   help="comma-separated teams to validate on (e.g. tuwr, or eikona,tuwr): measures a new camera; "
-                        "with several, a trial scores the mean of their errors, each camera counting once; "
-                        "default: a random 10%% of frames")
-    p.add_argument("--val-fraction", type=fraction, default=0.1, help="fraction of frames for validation (default 0.1)")
-    p.add_argument("--objectives", default="error", choices=sorted(OBJECTIVE_CHOICES),
-                   help="'error' (validation mean px) or 'error,size' (Pareto front of error and KB)")
-    p.add_argument("--sampler", default="tpe", choices=SAMPLERS, help="Optuna sampler (default tpe)")
-    p.add_argument("--no-baselines", action="store_true", help="do not enqueue the original study's hand designs")
-    p.add_argument("--no-early-stopping", action="store_true", help="train every trial for --epochs epochs")
-    p.add_argument("--no-reference-bar", action="store_true",
-                   help="keep successive halving but not the reference bar (a trial 3x behind the best at its epoch "
-                        "stops; hand designs included)")
-    p.add_argument("--reference-first", action="store_true",
-                   help="run the hand designs before the search (default: beside it, one at a time, so the first "
-                        "sampled trials start at once)")
-    p.add_argument("--rungs", choices=(*UNITS, "optuna"), default="epochs",
-                   help="successive halving's rungs: 'epochs' 1, 3, 9 (default), 'seconds' of training (a slow trial "
-                        "is compared with what fast ones reached in the same time), or 'optuna' (Optuna's pruner: "
-                        "the first trials at a rung are not judged against the hand designs)")
-    p.add_argument("--no-fair-share", action="store_true",
-                   help="let the sampler choose every trial's family, batch norm and head (default: until each "
-                        "question's group holds 3 full trials, every third trial fills the thinnest; "
-                        "objectives/fair_share.py)")
-    p.add_argument("--no-starting-point", action="store_true",
-                   help="let the sampler choose a fresh study's first trials too (default: the best design the "
-                        "product knows and its design one block deeper, search_space/start.py)")
-    p.add_argument("--no-confirm", action="store_true",
-                   help="score every trial with one seed (default: a trial that beats the study's best is trained "
-                        "again with the next seed and scored by the two seeds' mean)")
-    p.add_argument("--workers", type=positive_int, default=1,
-                   help="trials at once; above 1 they run on Ray Tune (default 1: in this process)")
-    p.add_argument("--ray-address", default=None, help="join a Ray cluster ('auto' or HOST:PORT) instead of a local one")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="torch threads per trial (default: all cores, or cores / workers on Ray)")
-    p.add_argument("--heartbeat", type=positive_int, default=30,
-                   help="seconds between trial heartbeats; a killed run's trial is retried after twice this")
-    p.add_argument("--strict", action="store_true", help="fail on malformed annotations instead of skipping them")
-    p.add_argument("--margin", type=non_negative_float, default=DEFAULT_MARGIN,
-                   help=f"COCO full frames: each cone's box grows by this fraction of its size per side before it "
-                        f"is cut out (default {DEFAULT_MARGIN}; crops and Supervisely exports are read as they are)")
+    p.usage = "%(prog)s [--trials N] [--data DIR|FILE.json] [--val-teams TEAM,...] [option ...]"
+    p.add_argument("--trials", type=positive_int, default=200, metavar="N",
+                   help="run until the study holds N finished trials (default 200)")
+    add_data_argument(p, "Supervisely export or COCO .json (default: synthetic cones, a demo)")
+    p.add_argument("--val-teams", default=None, metavar="TEAM,...",
+                   help="validate on these teams, a new camera (default: 10%% of frames)")
+    p.add_argument("--max-kb", type=positive_float, default=DEFAULT_MAX_KB, metavar="KB",
+                   help=f"cap on the weights' size (1 KB = 1024 bytes; default {DEFAULT_MAX_KB:g})")
+    p.add_argument("--weights", choices=WEIGHT_FORMATS, default="float32", metavar="FORMAT",
+                   help="what the cap counts: float32 (default) or int8 weights")
+    p.add_argument("--objectives", default="error", choices=sorted(OBJECTIVE_CHOICES), metavar="OBJ",
+                   help="error (default) or error,size (a Pareto front of error and KB)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="trials at once; above 1 on Ray Tune (default 1)")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
+                   help="stop starting new trials after this long")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL",
+                   help=f"Optuna storage (default {DEFAULT_STORAGE}; or postgresql+psycopg://...)")
+    p.add_argument("--study-name", default="keypoints", metavar="NAME",
+                   help="study to create or continue (default keypoints)")
+
+    data = p.add_argument_group("data and split")
+    data.add_argument("--val-fraction", type=fraction, default=0.1, metavar="F",
+                      help="share of frames validated on without --val-teams (default 0.1)")
+    data.add_argument("--seed", type=non_negative_int, default=0, metavar="N",
+                      help="seed of the split, the sampler and every trial (default 0)")
+    data.add_argument("--strict", action="store_true", help="fail on malformed annotations instead of skipping them")
+    data.add_argument("--margin", type=non_negative_float, default=DEFAULT_MARGIN, metavar="M",
+                      help=f"COCO full frames: box margin per side when cutting crops (default {DEFAULT_MARGIN})")
+
+    rules = p.add_argument_group("advanced: the search's rules (docs/search.md)")
+    rules.add_argument("--epochs", type=positive_int, default=12, metavar="N",
+                       help="most epochs one trial may train (default 12)")
+    rules.add_argument("--sampler", default="tpe", choices=SAMPLERS, metavar="NAME",
+                       help="Optuna sampler: tpe (default), random or nsga2")
+    rules.add_argument("--rungs", choices=(*UNITS, "optuna"), default="epochs", metavar="UNIT",
+                       help="successive halving's rungs: epochs 1, 3, 9 (default), seconds, or optuna")
+    rules.add_argument("--no-early-stopping", action="store_true",
+                       help="train every trial --epochs epochs (no rungs, no reference bar)")
+    rules.add_argument("--no-reference-bar", action="store_true",
+                       help="do not stop a trial 3x behind the best error at its epoch")
+    rules.add_argument("--no-baselines", action="store_true", help="do not run the original study's hand designs")
+    rules.add_argument("--reference-first", action="store_true",
+                       help="run the hand designs before the search, not beside it")
+    rules.add_argument("--no-fair-share", action="store_true",
+                       help="no fair exploration: the sampler picks every family, batch norm, head")
+    rules.add_argument("--no-starting-point", action="store_true",
+                       help="let the sampler pick a fresh study's first trials too")
+    rules.add_argument("--no-confirm", action="store_true",
+                       help="score a new best with one seed, not the mean of two")
+
+    running = p.add_argument_group("advanced: running")
+    running.add_argument("--ray-address", default=None, metavar="ADDR",
+                         help="join a Ray cluster ('auto' or HOST:PORT) instead of starting one")
+    running.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                         help="torch threads per trial (default: cores / workers)")
+    running.add_argument("--heartbeat", type=positive_int, default=30, metavar="SECONDS",
+                         help="between heartbeats; a killed run's trial is retried after two (default 30)")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = build_parser()
     return p.parse_args(argv)
 
 

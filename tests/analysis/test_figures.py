@@ -1,3 +1,4 @@
+import math
 import random
 
 import optuna
@@ -49,7 +50,22 @@ def test_every_trial_is_drawn_and_kinds_are_apart(hand_study):
     assert list(t["stopped early (partial training)"].x) == [15]
     assert list(t["oversize (not trained)"].x) == [120]
     assert list(t["diverged"].x) == [25]
-    assert list(t["hand designs"].text) == ["resnet8-linear", "resnet8-linear-bn", "unet8-softmax-bn"]
+    assert sorted(t["hand designs"].y) == [2.9, 3.2, 4.1]
+
+
+def test_hand_designs_are_named_in_a_column_right_of_the_cap_with_no_two_names_touching(hand_study):
+    rows, info = hand_study
+    fig = pareto_figure(rows, info, "size")
+    names = [a for a in fig.layout.annotations if a.showarrow]
+    # Each name's leader line ends at its star; the names are ordered as the stars, lowest error at the bottom.
+    assert [a.text for a in names] == ["unet8-softmax-bn", "resnet8-linear-bn", "resnet8-linear"]
+    assert [10 ** a.y for a in names] == pytest.approx([2.9, 3.2, 4.1])
+    x_low, x_high = fig.layout.xaxis2.range
+    y_low, y_high = fig.layout.yaxis2.range
+    assert all(math.log10(80) < a.ax < x_high for a in names)  # right of the cap, inside the panel
+    ys = [a.ay for a in names]
+    assert all(y_low < y < y_high for y in ys)
+    assert min(b - a for a, b in zip(ys, ys[1:])) >= 0.045 * (y_high - y_low) - 1e-9
 
 
 def test_cap_is_drawn_on_the_size_figure(hand_study):
@@ -104,3 +120,19 @@ def test_a_parameter_one_evaluator_cannot_rate_is_shown_as_not_rated():
     fanova = next(t for t in fig.data if t.name == "fANOVA")
     assert dict(zip(fanova.y, fanova.text))["width (within its 24 trials)"] == "not rated"
     assert "not rated: width (fANOVA cannot" in fig.layout.title.text
+
+
+def test_each_importance_panel_is_sorted_most_important_on_top(rich_study):
+    study, _ = rich_study
+    imp = param_importances(study, min_trials=10)
+    for trace in importance_figure(imp, 10).data:
+        rated = [value for value, text in zip(trace.x, trace.text) if text != "not rated"]
+        assert rated == sorted(rated)  # plotly draws the first bar at the bottom
+        assert all(text != "not rated" for text in trace.text[len(trace.text) - len(rated):])
+
+
+def test_history_without_a_trial_within_the_cap_draws_no_best_line(small_storage, build, multi):
+    study, url = build.new_study(small_storage, multi, name="over-cap")
+    build.add_trial(study, "ok", kb=90, error=3.0)  # completed, but over the 80 KB cap
+    fig = history_figure(read_trials(study), study_info(study, url))
+    assert "best within the cap" not in {t.name for t in fig.data}
