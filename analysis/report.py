@@ -25,6 +25,7 @@ from runners.cli import DEFAULT_STORAGE, OneLineParser, check_out_dir, check_sto
 from analysis.figures import history_figure, importance_figure, pareto_figure
 from analysis.importances import MIN_TRIALS, param_importances
 from analysis.png import write_png
+from deploy.atomic import write_text
 from analysis.questions import answer_all, progress_sentence
 from analysis.study_data import StudyInfo, TrialRow, best_feasible, read_trials, study_info
 from analysis.verdicts import Twice, TwiceRow, answer_twice, stale_note
@@ -215,7 +216,7 @@ def render_html(report: Report) -> str:
 def write_report(report: Report, out: Path, png: bool = True) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     page = out / "report.html"
-    page.write_text(render_html(report), encoding="utf-8")
+    write_text(page, render_html(report))
     written = [page]
     if png:
         written += [write_png(fig, out / name, **PNG_SIZE) for name, fig in report.pngs.items()]

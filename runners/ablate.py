@@ -43,6 +43,7 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from deploy.atomic import write_json
 from objectives.ablation import (ABLATION_OF, DECISIONS, SEED_ATTR, VARIANT_ATTR, Variant, finished_runs,
                                  format_table, name_width, select, table, variants)
 from objectives.progress import describe_config
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<{width}} left out: {reason}")
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(summary_record(plan, args.storage, rows), indent=1) + "\n")
+        write_json(json_out, summary_record(plan, args.storage, rows), indent=1)
         print(f"wrote {json_out}")
     return 0
 
