@@ -11,6 +11,10 @@ The PNGs are drawn with matplotlib (``analysis.png``), so no browser is needed; 
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("report")
+
 import argparse
 import html
 import json

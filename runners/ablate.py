@@ -30,6 +30,10 @@ else "cannot tell at this spread". ``--json FILE`` writes it too.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("ablate")
+
 import argparse
 import json
 import signal

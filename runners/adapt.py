@@ -17,6 +17,10 @@ fix, each keypoint's mean offset, would give, judged the same way).
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("adapt")
+
 import json
 import sys
 from dataclasses import asdict, replace

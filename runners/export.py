@@ -19,6 +19,10 @@ smaller); ``--weights float32`` from an int8 study only when the trial's float32
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("export")
+
 import argparse
 import sys
 

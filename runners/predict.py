@@ -12,6 +12,10 @@ keypoints are mapped back to the original image's pixels (x right, y down, pixel
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("predict")
+
 import argparse
 import csv
 import sys

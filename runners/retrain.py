@@ -35,6 +35,10 @@ used (``--reproduce`` uses the search's data).
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("retrain")
+
 import argparse
 import json
 import math

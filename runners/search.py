@@ -20,6 +20,10 @@ started with.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("search")
+
 import argparse
 import logging
 import os
