@@ -114,11 +114,12 @@ class SearchStorage(RDBStorage):
                 time.sleep(wait)
                 wait = min(wait * 2, 8.0)
 
-    def create_new_trial(self, study_id, template_trial=None):
-        trial_id = self._call("create_new_trial", study_id, template_trial)
-        if template_trial is None or template_trial.state == TrialState.RUNNING:
-            self.running_here.add(trial_id)
-        return trial_id
+    def _create_new_trial(self, study_id, template_trial=None):
+        # What both create_new_trial and Optuna's cache in front of this storage call.
+        trial = self._call("_create_new_trial", study_id, template_trial)
+        if trial.state == TrialState.RUNNING:
+            self.running_here.add(trial._trial_id)
+        return trial
 
     def set_trial_state_values(self, trial_id, state, values=None):
         changed = self._call("set_trial_state_values", trial_id, state, values)
@@ -170,9 +171,11 @@ class SearchStorage(RDBStorage):
         return failed, left
 
 
-_OWN = {"__init__", "create_new_trial", "set_trial_state_values", "record_heartbeat", "fail_running"}
-_DIRECT = {"get_heartbeat_interval", "get_failed_trial_callback", "remove_session", "upgrade", "get_current_version",
-           "get_head_version", "get_all_versions", "is_heartbeat_enabled"}
+_OWN = {"_create_new_trial", "set_trial_state_values", "record_heartbeat", "fail_running"}
+_DIRECT = {"get_heartbeat_interval", "get_heartbeat_stale_trial_callback", "remove_session", "upgrade",
+           "get_current_version", "get_head_version", "get_all_versions"}
+# The private ones Optuna's _CachedStorage and fail_stale_trials call on the storage behind them.
+_PRIVATE = {"_get_stale_trial_ids", "_get_trials", "_get_best_trial_id", "_set_trial_param"}
 
 
 def _retried(name: str):
@@ -184,7 +187,7 @@ def _retried(name: str):
 
 
 for _name, _value in vars(RDBStorage).items():
-    if callable(_value) and not _name.startswith("_") and _name not in _OWN | _DIRECT:
+    if callable(_value) and (not _name.startswith("_") or _name in _PRIVATE) and _name not in _OWN | _DIRECT:
         setattr(SearchStorage, _name, _retried(_name))
 
 
