@@ -65,10 +65,11 @@ def connection_lost(error: BaseException) -> bool:
 def describe_fault(url: str, error: BaseException) -> str:
     """What went wrong with the storage at ``url`` and what to do, in one line (no rerun advice)."""
     found = storage_error(error) or error
-    detail = str(getattr(found, "orig", None) or found).strip().splitlines()[0] if str(found).strip() else type(found).__name__
+    lines = str(getattr(found, "orig", None) or found).strip().splitlines()  # sqlalchemy adds the SQL, a link
+    detail = lines[0] if lines else type(found).__name__
     name = safe_url(url)
     text = detail.lower()
-    if "full" in text:
+    if "full" in text or "no space" in text:
         return f"storage {name} is full ({detail}): free space on its disk, or move the database and point --storage at it"
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         return (f"storage {name} cannot be written ({detail}): make the database file and its folder writable, or "
@@ -97,6 +98,7 @@ class SearchStorage(RDBStorage):
 
     def __init__(self, url: str, *args, **kwargs):
         self.retry = not url.startswith("sqlite")
+        self.waiting = False  # a lost connection is being waited for
         self.running_here: set[int] = set()
         self.failed_here: set[int] = set()  # FAIL by Optuna: a fault inside a trial fails it, without a reason
         super().__init__(url, *args, **kwargs)
@@ -106,13 +108,21 @@ class SearchStorage(RDBStorage):
         started, wait = time.monotonic(), 0.5
         while True:
             try:
-                return method(*args, **kwargs)
+                result = method(*args, **kwargs)
             except Exception as error:
                 if not (self.retry and connection_lost(error)) or time.monotonic() - started + wait > RETRY_SECONDS:
                     raise
-                _logger.debug("storage connection lost (%s); retrying in %.1f s", error, wait)
+                if not self.waiting:  # once per outage, not per call: the search looks stalled otherwise
+                    self.waiting = True
+                    _logger.warning(f"lost the connection to storage {safe_url(self.url)}; waiting up to "
+                                    f"{RETRY_SECONDS:g} s for it")
                 time.sleep(wait)
                 wait = min(wait * 2, 8.0)
+            else:
+                if self.waiting:
+                    self.waiting = False
+                    _logger.warning(f"storage {safe_url(self.url)} is back; the search goes on")
+                return result
 
     def _create_new_trial(self, study_id, template_trial=None):
         # What both create_new_trial and Optuna's cache in front of this storage call.

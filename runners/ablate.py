@@ -51,6 +51,7 @@ from deploy.atomic import write_json
 from objectives.ablation import (ABLATION_OF, DECISIONS, SEED_ATTR, VARIANT_ATTR, Variant, finished_runs,
                                  format_table, name_width, select, table, variants)
 from objectives.progress import describe_config
+from objectives.storage import storage_faults
 from objectives.study import open_storage
 from objectives.study_reader import is_usable, read_study
 from objectives.train import train
@@ -95,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         return 0
     train_set, val_set, data_id = read_data(args, record, plan)
-    study = open_ablation(args.storage, plan, data_id)
-    if not train_queued(study, plan, queue_runs(study, plan), args.threads, train_set, val_set):
-        return EXIT_INTERRUPTED
-    rows = table(plan.chosen, finished_runs(study.get_trials(deepcopy=False)), plan.seeds)
+    with storage_faults(args.storage, "ablate", []):  # a full disk, a lost server: one line, exit 1
+        study = open_ablation(args.storage, plan, data_id)
+        if not train_queued(study, plan, queue_runs(study, plan), args.threads, train_set, val_set):
+            return EXIT_INTERRUPTED
+        rows = table(plan.chosen, finished_runs(study.get_trials(deepcopy=False)), plan.seeds)
     print(f"\nablation {plan.name!r} of {plan.source}: {plan.epochs} epochs, seeds "
           f"{', '.join(map(str, plan.seeds))}, held-out mean px at the last epoch\n{format_table(rows)}")
     width = max([name_width(rows)] + [len(name) for name, _ in plan.skipped])

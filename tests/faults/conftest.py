@@ -1,5 +1,5 @@
-"""What the fault tests share: the robustness tests' small world (an export, a 2-trial study, best.json, a
-retrained model) and a way to run a command as a user does, in its own process."""
+"""What the fault tests share: a way to run a command as a user does, in its own process, and to wait for it.
+(The small world of an export, a 2-trial study, best.json and a retrained model is tests/conftest.py's.)"""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.robustness.conftest import base_world, world  # noqa: F401 (fixtures)
 
 SCRIPTS = {"search": "runners/search.py", "export": "runners/export.py", "retrain": "runners/retrain.py",
            "predict": "runners/predict.py", "adapt": "runners/adapt.py", "inspect_data": "runners/inspect_data.py",

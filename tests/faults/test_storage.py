@@ -31,7 +31,7 @@ def search_argv(export: Path, db: Path, *extra) -> list[str]:
             "--no-baselines", *map(str, extra)]
 
 
-def faulty(argv: list[str], **faults: str) -> list[str]:
+def faulty(argv: list[str]) -> list[str]:
     return [sys.executable, str(WRAPPER), str(REPO / SCRIPTS["search"]), *argv]
 
 
@@ -48,15 +48,10 @@ def states(db: Path) -> list[tuple[TrialState, str | None]]:
     return [(t.state, t.user_attrs.get("status")) for t in study.trials]
 
 
-@pytest.fixture(scope="module")
-def two_trials(tiny_export, tmp_path_factory) -> Path:
-    """A study with two finished trials."""
-    root = tmp_path_factory.mktemp("two_trials")
-    done = subprocess.run([sys.executable, str(REPO / SCRIPTS["search"]),
-                           *search_argv(tiny_export, root / "study.db", "--trials", 2)],
-                          env=command_env(root), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return root / "study.db"
+@pytest.fixture()
+def two_trials(base_world) -> Path:
+    """The robustness tests' study: two finished trials of a search of base_world/export (copy it to write)."""
+    return base_world / "study.db"
 
 
 def run(argv: list[str], tmp_path: Path, **faults: str) -> subprocess.CompletedProcess:
@@ -64,21 +59,21 @@ def run(argv: list[str], tmp_path: Path, **faults: str) -> subprocess.CompletedP
                           timeout=600)
 
 
-def test_a_full_disk_when_the_study_is_created_is_one_line_and_exit_1(tiny_export, tmp_path):
-    db = tmp_path / "study.db"
-    done = run(search_argv(tiny_export, db, "--trials", 2), tmp_path, FAULT_MAX_PAGES="4")
+def test_a_full_disk_when_the_study_is_created_is_one_line_and_exit_1(base_world, tmp_path):
+    db = tmp_path / "new.db"
+    done = run(search_argv(base_world / "export", db, "--trials", 2), tmp_path, FAULT_MAX_PAGES="4")
     assert done.returncode == 1
     assert message(done.stderr) == (
         f"search: storage sqlite:///{db} is full (database or disk is full): free space on its disk, or move the "
         f"database and point --storage at it; {RERUN} (finished trials are kept)")
 
 
-def test_a_disk_that_fills_mid_search_keeps_the_finished_trials_and_fails_the_running_one(two_trials, tiny_export,
+def test_a_disk_that_fills_mid_search_keeps_the_finished_trials_and_fails_the_running_one(two_trials, base_world,
                                                                                           tmp_path):
-    db = tmp_path / "study.db"
+    db = tmp_path / "copy.db"
     shutil.copy(two_trials, db)
     pages = sqlite3.connect(db).execute("PRAGMA page_count").fetchone()[0]
-    done = run(search_argv(tiny_export, db, "--trials", 6), tmp_path, FAULT_MAX_PAGES=str(pages))
+    done = run(search_argv(base_world / "export", db, "--trials", 4), tmp_path, FAULT_MAX_PAGES=str(pages))
     assert done.returncode == 1
     assert message(done.stderr) == (
         f"search: storage sqlite:///{db} is full (database or disk is full): free space on its disk, or move the "
@@ -89,19 +84,19 @@ def test_a_disk_that_fills_mid_search_keeps_the_finished_trials_and_fails_the_ru
     assert recorded[-1] == TrialState.FAIL and TrialState.RUNNING not in recorded
     assert recorded.count(TrialState.FAIL) == 1
     # Space again: the same command continues to --trials.
-    again = run(search_argv(tiny_export, db, "--trials", len(recorded)), tmp_path)
+    again = run(search_argv(base_world / "export", db, "--trials", len(recorded)), tmp_path)
     assert again.returncode == 0 and "Traceback" not in again.stderr
     study = optuna.load_study(study_name="keypoints", storage=f"sqlite:///{db}")
     assert finished(study) == len(recorded) and not study.get_trials(states=(TrialState.RUNNING,))
 
 
-def test_a_study_locked_past_the_wait_is_one_line_and_exit_1(two_trials, tiny_export, tmp_path):
-    db = tmp_path / "study.db"
+def test_a_study_locked_past_the_wait_is_one_line_and_exit_1(two_trials, base_world, tmp_path):
+    db = tmp_path / "copy.db"
     shutil.copy(two_trials, db)
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process writing, for longer than the search waits
     try:
-        done = run(search_argv(tiny_export, db, "--trials", 3), tmp_path, FAULT_BUSY_MS="300")
+        done = run(search_argv(base_world / "export", db, "--trials", 3), tmp_path, FAULT_BUSY_MS="300")
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -113,11 +108,11 @@ def test_a_study_locked_past_the_wait_is_one_line_and_exit_1(two_trials, tiny_ex
     assert states(db) == [(TrialState.COMPLETE, "ok")] * 2
 
 
-def test_a_study_made_read_only_mid_trial_is_retried_by_the_next_run(two_trials, tiny_export, tmp_path):
-    db = tmp_path / "study.db"
+def test_a_study_made_read_only_mid_trial_is_retried_by_the_next_run(two_trials, base_world, tmp_path):
+    db = tmp_path / "copy.db"
     shutil.copy(two_trials, db)
     trigger = tmp_path / "read-only-now"
-    argv = search_argv(tiny_export, db, "--trials", 3, "--heartbeat", 1)
+    argv = search_argv(base_world / "export", db, "--trials", 3, "--heartbeat", 1)
     argv[argv.index("--epochs") + 1] = "30"
     process = subprocess.Popen(faulty(argv), env=command_env(tmp_path, FAULT_READ_ONLY_AFTER=str(trigger)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
