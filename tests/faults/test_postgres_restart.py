@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import warnings
 
@@ -16,6 +17,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from objectives.storage import safe_url
 from objectives.study_reader import finished
 from tests.faults.conftest import command_env, start, wait_for
 
@@ -39,6 +41,27 @@ def server():
         shutil.rmtree(pgdata, ignore_errors=True)
 
 
+class StderrReader(threading.Thread):
+    """Collects a running process's stderr as it comes (tqdm redraws without newlines, so not line by line)."""
+
+    def __init__(self, process):
+        super().__init__(daemon=True)
+        self.process, self.chunks = process, []
+        self.start()
+
+    def run(self) -> None:
+        while chunk := self.process.stderr.read(1):
+            self.chunks.append(chunk)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+    def finish(self) -> str:
+        self.join(timeout=60)
+        return self.text
+
+
 def stop(server) -> None:
     """Stop the server the way an administrator's restart does: clients are disconnected at once."""
     from pgserver._commands import pg_ctl
@@ -48,8 +71,10 @@ def stop(server) -> None:
 
 def test_a_server_restarted_mid_trial_costs_no_trial(server, tiny_export, tmp_path):
     url = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
-    process = start("search", "--data", tiny_export, "--storage", url, "--trials", 2, "--epochs", 3,
+    # --heartbeat 1: the running trial touches the storage every second, so it meets the stopped server
+    process = start("search", "--data", tiny_export, "--storage", url, "--trials", 2, "--epochs", 3, "--heartbeat", 1,
                     "--val-fraction", "0.25", "--no-baselines", "--no-early-stopping", env=command_env(tmp_path))
+    stderr = StderrReader(process)
 
     def training():
         try:
@@ -60,10 +85,14 @@ def test_a_server_restarted_mid_trial_costs_no_trial(server, tiny_export, tmp_pa
 
     wait_for(training, 300, "a trial in training", process)
     stop(server)
-    time.sleep(DOWN_SECONDS)  # the trial trains on; its epoch reports and heartbeats wait for the server
+    # The trial trains on; its heartbeats (and epoch reports) wait for the server, and the user is told.
+    wait_for(lambda: "lost the connection to storage" in stderr.text, 60, "the search to notice the server is gone")
+    time.sleep(DOWN_SECONDS)
     server.ensure_postgres_running()
-    out, err = process.communicate(timeout=600)
-    assert process.returncode == 0 and "Traceback" not in err, err[-3000:]
+    assert process.wait(timeout=600) == 0
+    err = stderr.finish()
+    assert "Traceback" not in err, err[-3000:]
+    assert f"storage {safe_url(url)} is back; the search goes on" in err
     study = optuna.load_study(study_name="keypoints", storage=url)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
     assert finished(study) == 2
