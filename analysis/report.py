@@ -29,10 +29,10 @@ from runners.cli import DEFAULT_STORAGE, OneLineParser, check_out_dir, check_sto
 from analysis.figures import history_figure, importance_figure, pareto_figure
 from analysis.importances import MIN_TRIALS, param_importances
 from analysis.png import write_png
-from deploy.atomic import write_text
 from analysis.questions import answer_all, progress_sentence
 from analysis.study_data import StudyInfo, TrialRow, best_feasible, read_trials, study_info
 from analysis.verdicts import Twice, TwiceRow, answer_twice, stale_note
+from deploy.atomic import write_text
 from objectives.study_reader import StudyNotFound, read_study
 
 PNG_SIZE = dict(width=1100, height=650)

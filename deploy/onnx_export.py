@@ -30,8 +30,8 @@ import onnx
 import torch
 from torch import nn
 
-from deploy.atomic import replacing
 from cones.types import DEFAULT_SIZE, FLIP_PERMUTATION, KEYPOINT_NAMES
+from deploy.atomic import replacing
 from deploy.exported import INPUT_NAME, OUTPUT_NAMES, WEIGHT_PREFIX, initializer_bytes
 from objectives.heatmaps import DECODERS, flip_back, inference_name
 from deploy.qdq import to_qdq

@@ -63,45 +63,54 @@ def open_storage(url: str, heartbeat_interval: int = 30) -> SearchStorage:
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     """The sampler ``name``, its random numbers drawn per trial from ``seed`` and the trial's number
-    (``per_trial_seed``)."""
+    (``PerTrialSeed``)."""
     if name == "tpe":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # multivariate + group model the conditional parameters (loss, expand, momentum) jointly with
             # the ones they depend on; constant_liar keeps parallel workers from sampling the same point.
             # 20 startup trials, the 8 hand designs among them (why 20: docs/decisions.md, "The search's rules").
-            return per_trial_seed(optuna.samplers.TPESampler)(seed=seed, multivariate=True, group=True,
-                                                              constant_liar=True, n_startup_trials=20)
+            return SeededTPESampler(seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=20)
     if name == "random":
-        return per_trial_seed(optuna.samplers.RandomSampler)(seed=seed)
+        return SeededRandomSampler(seed=seed)
     if name == "nsga2":
-        return per_trial_seed(optuna.samplers.NSGAIISampler)(seed=seed)
+        return SeededNSGAIISampler(seed=seed)
     raise ValueError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
 
 
-def per_trial_seed(sampler_class: type) -> type:
-    """``sampler_class`` whose random state is seeded again before each trial from (seed, trial number).
+class PerTrialSeed:
+    """A sampler (mixed in before Optuna's) whose random state is seeded again before each trial from (seed,
+    trial number).
 
     A trial's number is unique in its study (the storage hands it out), so two searches started together on a
     new study, or a continued run beside another, never draw the same random numbers; one search alone draws
-    the same ones for the same study, so a fresh search with the same ``--seed`` samples the same sequence.
-    A process-wide seed could not do both: the same seed repeats the other process's draws, a seed mixed with
-    the process id is not reproducible. The random states are Optuna's (``_rng``, and that of the
-    ``_random_sampler`` TPE and NSGA-II draw their first trials with)."""
+    the same ones for the same study, so a fresh search with the same ``--seed`` samples the same sequence, and a
+    continued one never replays the draws of the trials before it. A process-wide seed could not do all three:
+    the same seed repeats the other process's draws, a seed mixed with the process id is not reproducible. The
+    random states are Optuna's (``_rng``, and that of the ``_random_sampler`` TPE and NSGA-II draw their first
+    trials with)."""
 
-    class PerTrialSeed(sampler_class):
-        def __init__(self, *, seed: int, **kwargs):
-            super().__init__(seed=seed, **kwargs)
-            self._study_seed = seed
+    def __init__(self, *, seed: int, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self._study_seed = seed
 
-        def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            for stream, sampler in enumerate((self, getattr(self, "_random_sampler", None))):
-                if sampler is not None:
-                    sampler._rng.rng.seed([self._study_seed, trial.number, stream])
-            super().before_trial(study, trial)
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        for stream, sampler in enumerate((self, getattr(self, "_random_sampler", None))):
+            if sampler is not None:
+                sampler._rng.rng.seed([self._study_seed, trial.number, stream])
+        super().before_trial(study, trial)
 
-    PerTrialSeed.__name__ = PerTrialSeed.__qualname__ = sampler_class.__name__
-    return PerTrialSeed
+
+class SeededTPESampler(PerTrialSeed, optuna.samplers.TPESampler):
+    pass
+
+
+class SeededRandomSampler(PerTrialSeed, optuna.samplers.RandomSampler):
+    pass
+
+
+class SeededNSGAIISampler(PerTrialSeed, optuna.samplers.NSGAIISampler):
+    pass
 
 
 def make_pruner(settings: TrialSettings, early_stopping: bool = True) -> optuna.pruners.BasePruner:
