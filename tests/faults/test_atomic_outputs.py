@@ -68,3 +68,13 @@ def test_export_killed_while_writing_a_new_file_leaves_none(world, tmp_path):
                     env=command_env(tmp_path, **{PAUSE_ENV: "new.json"}))
     _kill_at_rename(process, world, "new.json")
     assert not (world / "new.json").exists()
+
+
+@pytest.mark.slow
+def test_adapt_killed_while_writing_model_onnx_leaves_no_half_model(world, tmp_path):
+    out = tmp_path / "adapted"
+    process = start("adapt", "--model", world / "model", "--data", world / "export", "--out", out, "--steps", "20",
+                    "--threads", "1", env=command_env(tmp_path, **{PAUSE_ENV: "model.onnx"}))
+    _kill_at_rename(process, out, "model.onnx")
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["model.pt"]
+    assert "state_dict" in torch.load(out / "model.pt", weights_only=False)  # renamed into place whole
