@@ -7,7 +7,6 @@ KEYPOINT_NAS_PG_URL is not the test's to stop."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
