@@ -19,6 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
+from deploy.atomic import replacing
+
 DPI = 100
 # The plot area inside the image, as figure fractions (plotly's domains are relative to it).
 LEFT, BOTTOM, TOP = 0.09, 0.09, 0.86
@@ -75,7 +77,8 @@ def render(fig: go.Figure, width: int = 1100, height: int = 650) -> Figure:
 def write_png(fig: go.Figure, path: str | Path, width: int = 1100, height: int = 650) -> Path:
     """Draw ``fig`` into a ``width`` x ``height`` PNG at ``path``."""
     path = Path(path)
-    render(fig, width, height).savefig(path, format="png", dpi=DPI)
+    with replacing(path) as tmp:
+        render(fig, width, height).savefig(tmp, format="png", dpi=DPI)
     return path
 
 
@@ -84,7 +87,8 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    with replacing(path) as tmp:
+        figure.savefig(tmp, format="png")
     return path
 
 

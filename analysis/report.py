@@ -11,6 +11,10 @@ The PNGs are drawn with matplotlib (``analysis.png``), so no browser is needed; 
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("report")
+
 import argparse
 import html
 import json
@@ -28,6 +32,7 @@ from analysis.png import write_png
 from analysis.questions import answer_all, progress_sentence
 from analysis.study_data import StudyInfo, TrialRow, best_feasible, read_trials, study_info
 from analysis.verdicts import Twice, TwiceRow, answer_twice, stale_note
+from deploy.atomic import write_text
 from objectives.study_reader import StudyNotFound, read_study
 
 PNG_SIZE = dict(width=1100, height=650)
@@ -215,7 +220,7 @@ def render_html(report: Report) -> str:
 def write_report(report: Report, out: Path, png: bool = True) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     page = out / "report.html"
-    page.write_text(render_html(report), encoding="utf-8")
+    write_text(page, render_html(report))
     written = [page]
     if png:
         written += [write_png(fig, out / name, **PNG_SIZE) for name, fig in report.pngs.items()]

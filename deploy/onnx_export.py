@@ -21,8 +21,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
-import tempfile
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ import torch
 from torch import nn
 
 from cones.types import DEFAULT_SIZE, FLIP_PERMUTATION, KEYPOINT_NAMES
+from deploy.atomic import replacing
 from deploy.exported import INPUT_NAME, OUTPUT_NAMES, WEIGHT_PREFIX, initializer_bytes
 from objectives.heatmaps import DECODERS, flip_back, inference_name
 from deploy.qdq import to_qdq
@@ -154,15 +153,8 @@ def _traced(wrapped: Deployable, size: tuple[int, int]) -> onnx.ModelProto:
 
 def _save(proto: onnx.ModelProto, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target and rename, so a failed export never leaves a half-written model.onnx.
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save(proto, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with replacing(path) as tmp:  # a failed or killed export never leaves a half-written model.onnx
+        onnx.save(proto, str(tmp))
 
 
 def export_untrained(cfg: Config, path: str | Path, *, seed: int = 0, max_bytes: int | None = None) -> OnnxExport:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from cones.cache import cache_dir
+from deploy.atomic import write_json
 from objectives.recipe import Recipe
 from search_space.config import Config
 
@@ -30,9 +31,7 @@ def write_run(path: Path, cfg: Config, recipe: Recipe, data_id: str, team: str, 
     record = {"config": cfg.to_dict(), "training": recipe.training(), "data_id": data_id, "team": team,
               "seed": seed, **result}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record) + "\n")
-    tmp.replace(path)
+    write_json(path, record, indent=None)
     return record
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import copy
 import os
 import sys
+import time
 import warnings
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+import sqlalchemy.exc
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from search_space.baselines import hand_designs
@@ -20,48 +22,95 @@ from search_space.start import STARTING, starting_points
 from objectives.fair_share import CHOSEN_BY
 from objectives.trial_queue import TrialQueue
 from objectives.rungs import RungPruner
+from objectives.storage import SearchStorage, safe_url, storage_error
 from objectives.study_reader import study_weights
 from objectives.trial import BASELINE_ATTR, TrialSettings, directions, metric_names, size_attrs
 
 SAMPLERS = ("tpe", "random", "nsga2")
 
 
-def open_storage(url: str, heartbeat_interval: int = 30) -> RDBStorage:
+def open_storage(url: str, heartbeat_interval: int = 30) -> SearchStorage:
     """An RDB storage whose trials beat a heartbeat: a trial whose process was killed is marked FAIL when a
-    search next starts (after ``2 x heartbeat_interval`` without a beat) and retried as a new trial."""
-    engine_kwargs = {}
+    search next starts (after ``2 x heartbeat_interval`` without a beat) and retried as a new trial. A lost
+    server connection is retried (``objectives.storage``)."""
     if url.startswith("sqlite"):
         # Several processes may write one SQLite file (dashboard, a second runner): wait for the lock
         # rather than failing at once.
         engine_kwargs = {"connect_args": {"timeout": 60}}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=2 * heartbeat_interval,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
-            )
-    except Exception as error:  # sqlalchemy raises many kinds; the user needs the URL and the cause
-        raise SystemExit(f"cannot open storage {url!r}: {error}") from error
+    else:  # a pooled connection may have died with a restarted server: test it before use
+        engine_kwargs = {"pool_pre_ping": True}
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return SearchStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=2 * heartbeat_interval,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+                )
+        except Exception as error:  # sqlalchemy raises many kinds; the user needs the URL and the cause
+            if isinstance(storage_error(error), sqlalchemy.exc.IntegrityError) and attempt < 2:
+                # Two searches started at once on a new database both create its tables; the second to
+                # write the schema's version row loses, and finds the schema made when it tries again.
+                time.sleep(0.5)
+                continue
+            if storage_error(error) is not None:
+                raise  # the command's storage_faults says it in one line
+            raise SystemExit(f"cannot open storage {safe_url(url)!r}: {str(error).splitlines()[0]}") from None
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """The sampler ``name``, its random numbers drawn per trial from ``seed`` and the trial's number
+    (``PerTrialSeed``)."""
     if name == "tpe":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # multivariate + group model the conditional parameters (loss, expand, momentum) jointly with
             # the ones they depend on; constant_liar keeps parallel workers from sampling the same point.
             # 20 startup trials, the 8 hand designs among them (why 20: docs/decisions.md, "The search's rules").
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
-                                              n_startup_trials=20)
+            return SeededTPESampler(seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=20)
     if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
+        return SeededRandomSampler(seed=seed)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        return SeededNSGAIISampler(seed=seed)
     raise ValueError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
+
+
+class PerTrialSeed:
+    """A sampler (mixed in before Optuna's) whose random state is seeded again before each trial from (seed,
+    trial number).
+
+    A trial's number is unique in its study (the storage hands it out), so two searches started together on a
+    new study, or a continued run beside another, never draw the same random numbers; one search alone draws
+    the same ones for the same study, so a fresh search with the same ``--seed`` samples the same sequence, and a
+    continued one never replays the draws of the trials before it. A process-wide seed could not do all three:
+    the same seed repeats the other process's draws, a seed mixed with the process id is not reproducible. The
+    random states are Optuna's (``_rng``, and that of the ``_random_sampler`` TPE and NSGA-II draw their first
+    trials with)."""
+
+    def __init__(self, *, seed: int, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self._study_seed = seed
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        for stream, sampler in enumerate((self, getattr(self, "_random_sampler", None))):
+            if sampler is not None:
+                sampler._rng.rng.seed([self._study_seed, trial.number, stream])
+        super().before_trial(study, trial)
+
+
+class SeededTPESampler(PerTrialSeed, optuna.samplers.TPESampler):
+    pass
+
+
+class SeededRandomSampler(PerTrialSeed, optuna.samplers.RandomSampler):
+    pass
+
+
+class SeededNSGAIISampler(PerTrialSeed, optuna.samplers.NSGAIISampler):
+    pass
 
 
 def make_pruner(settings: TrialSettings, early_stopping: bool = True) -> optuna.pruners.BasePruner:
@@ -77,7 +126,7 @@ def make_pruner(settings: TrialSettings, early_stopping: bool = True) -> optuna.
     return RungPruner(settings.max_epochs, settings.reduction_factor, unit=settings.rungs)
 
 
-def open_study(storage: RDBStorage, name: str, settings: TrialSettings, sampler: str = "tpe",
+def open_study(storage: SearchStorage, name: str, settings: TrialSettings, sampler: str = "tpe",
                early_stopping: bool = True) -> optuna.Study:
     wanted = directions(settings.objectives)
     try:
@@ -93,7 +142,7 @@ def open_study(storage: RDBStorage, name: str, settings: TrialSettings, sampler:
             )
     study = optuna.create_study(
         study_name=name, storage=storage, directions=wanted, load_if_exists=True,
-        sampler=make_sampler(sampler, sampler_seed(existing, settings.seed)),
+        sampler=make_sampler(sampler, settings.seed),
         pruner=make_pruner(settings, early_stopping),
     )
     if existing is None:
@@ -101,16 +150,6 @@ def open_study(storage: RDBStorage, name: str, settings: TrialSettings, sampler:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(metric_names(settings.objectives))
     return study
-
-
-def sampler_seed(existing: optuna.Study | None, seed: int) -> int:
-    """The sampler's seed: ``seed`` for a new study, so a fresh search is reproducible. A continued study
-    would otherwise replay the sampler's sequence from its start and sample finished trials' parameters
-    again, and two runs on one study at once would sample the same points: its seed moves on by the trials
-    the study holds and by the process id."""
-    if existing is None:
-        return seed
-    return (seed + len(existing.get_trials(deepcopy=False)) + os.getpid()) % 2**32
 
 
 REUSED_ATTR = "reused_from"  # "study NAME trial N": a hand design's result copied from another study

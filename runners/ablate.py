@@ -13,6 +13,10 @@ change's difference to the best and a verdict. Details: docs/search.md, "Ablatio
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("ablate")
+
 import argparse
 import json
 import signal
@@ -26,9 +30,11 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from deploy.atomic import write_json
 from objectives.ablation import (ABLATION_OF, DECISIONS, SEED_ATTR, VARIANT_ATTR, Variant, finished_runs,
                                  format_table, name_width, select, table, variants)
 from objectives.progress import describe_config
+from objectives.storage import storage_faults
 from objectives.study import open_storage
 from objectives.study_reader import is_usable, read_study
 from objectives.train import train
@@ -73,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         return 0
     train_set, val_set, data_id = read_data(args, record, plan)
-    study = open_ablation(args.storage, plan, data_id)
-    if not train_queued(study, plan, queue_runs(study, plan), args.threads, train_set, val_set):
-        return EXIT_INTERRUPTED
-    rows = table(plan.chosen, finished_runs(study.get_trials(deepcopy=False)), plan.seeds)
+    with storage_faults(args.storage, "ablate", []):  # a full disk, a lost server: one line, exit 1
+        study = open_ablation(args.storage, plan, data_id)
+        if not train_queued(study, plan, queue_runs(study, plan), args.threads, train_set, val_set):
+            return EXIT_INTERRUPTED
+        rows = table(plan.chosen, finished_runs(study.get_trials(deepcopy=False)), plan.seeds)
     print(f"\nablation {plan.name!r} of {plan.source}: {plan.epochs} epochs, seeds "
           f"{', '.join(map(str, plan.seeds))}, held-out mean px at the last epoch\n{format_table(rows)}")
     width = max([name_width(rows)] + [len(name) for name, _ in plan.skipped])
@@ -84,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<{width}} left out: {reason}")
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(summary_record(plan, args.storage, rows), indent=1) + "\n")
+        write_json(json_out, summary_record(plan, args.storage, rows), indent=1)
         print(f"wrote {json_out}")
     return 0
 

@@ -17,6 +17,10 @@ fix, each keypoint's mean offset, would give, judged the same way).
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("adapt")
+
 import argparse
 import json
 import sys
@@ -27,6 +31,7 @@ import torch
 
 from cones.load import describe_sources, load_data, source_list, source_record
 from cones.types import ConeSet
+from deploy.atomic import replacing, write_json
 from deploy.onnx_export import OversizeError, export_onnx
 from objectives.adapt import MIN_CROPS, AdaptResult, AdaptSettings, cross_validated_offset, fine_tune, mean_offset
 from objectives.heatmaps import inference_name, parse_inference
@@ -69,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
 
     out.mkdir(parents=True, exist_ok=True)  # new, or empty (check_out)
     adapted = result.model.eval()
-    torch.save({"config": cfg.to_dict(),
-                "state_dict": {k: v.detach().cpu().contiguous() for k, v in adapted.state_dict().items()},
-                "metrics": result.after.to_dict()}, out / "model.pt")
+    with replacing(out / "model.pt") as tmp:
+        torch.save({"config": cfg.to_dict(),
+                    "state_dict": {k: v.detach().cpu().contiguous() for k, v in adapted.state_dict().items()},
+                    "metrics": result.after.to_dict()}, tmp)
     cap = int(shipped_metrics.get("max_bytes", measure(cfg).weight_bytes))
     try:
         exported = export_onnx(adapted, cfg, out / "model.onnx", max_bytes=cap, **inference)
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python " + " ".join([sys.argv[0] if argv is None else "runners/adapt.py",
                                          *(sys.argv[1:] if argv is None else argv)]),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(out / "metrics.json", metrics)
     print(f"wrote {out / 'model.pt'}, {out / 'model.onnx'} ({exported.weight_bytes} bytes), {out / 'metrics.json'}")
     if not agreement["agrees"]:
         raise SystemExit(f"adapt: ONNX Runtime and torch disagree by {agreement['max_px']:.3g} px; do not ship "

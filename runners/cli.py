@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Callable, Iterable
@@ -52,8 +53,27 @@ def doc_parser(doc: str) -> argparse.ArgumentParser:
     return OneLineParser(description=head, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def stop_on_ctrl_c(name: str) -> None:
+    """Ctrl-C before ``run`` starts the command (while Python imports torch, Optuna, Ray: seconds) is one line and
+    exit 130, not a traceback from deep inside an import. Called first by each command's script, above its other
+    imports; nothing has been read or written yet, so the process may end at once."""
+    global _starting
+    _starting = name
+    signal.signal(signal.SIGINT, _stop_while_starting)
+
+
+_starting = "command"
+
+
+def _stop_while_starting(signum, frame):
+    os.write(2, f"\n{_starting}: interrupted while starting; nothing was written\n".encode())
+    os._exit(EXIT_INTERRUPTED)
+
+
 def run(main: Callable[[], int], name: str) -> int:
     """Run a command's ``main``: a ``UserError`` is one line and exit 2, Ctrl-C is one line and exit 130."""
+    if signal.getsignal(signal.SIGINT) is _stop_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here Ctrl-C is KeyboardInterrupt again
     try:
         return main()
     except UserError as error:

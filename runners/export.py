@@ -19,12 +19,16 @@ smaller); ``--weights float32`` from an int8 study only when the trial's float32
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("export")
+
 import argparse
-import json
 import sys
 
 import optuna
 
+from deploy.atomic import write_json
 from objectives.study_reader import (best_feasible, is_usable, read_study, study_cap, study_weights, trial_error,
                                    trial_weight_bytes)
 from objectives.trial import SEEDS_ATTR
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except (PickError, ValueError) as error:
         raise UserError(str(error)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(out, record)
     search = record["search"]
     seeds = " (mean of 2 seeds)" if SEEDS_ATTR in search else ""
     print(f"trial {trial.number} of study {study.study_name!r}: {search['val_mean_px']:.3f} px validation error"

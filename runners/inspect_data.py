@@ -14,6 +14,10 @@ annotation is bad.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("inspect_data")
+
 import argparse
 import sys
 from collections import Counter

@@ -12,15 +12,19 @@ keypoints are mapped back to the original image's pixels (x right, y down, pixel
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("predict")
+
 import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from deploy.atomic import replacing, write_json
 from deploy.exported import ExportedModel
 from runners.cli import UserError, check_out_dir, doc_parser, positive_float, positive_int, run
 
@@ -59,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         for path, image, points in zip(chunk, originals, keypoints):
             points = to_original(points, model.input_size, (image.shape[1], image.shape[0]))
             drawing = out / _unique(f"{path.stem}_keypoints.png", drawn_names)
-            cv2.imwrite(str(drawing), draw(image, points, model.keypoint_names, args.scale * model.input_size[1])[..., ::-1])
+            with replacing(drawing) as tmp:
+                cv2.imwrite(str(tmp), draw(image, points, model.keypoint_names, args.scale * model.input_size[1])[..., ::-1])
             records.append({
                 "file": str(path), "width": image.shape[1], "height": image.shape[0],
                 "keypoints": {name: [round(float(x), 3), round(float(y), 3)]
@@ -70,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     document = {"model": str(args.model), "input_size": list(model.input_size),
                 "keypoint_names": list(model.keypoint_names), "images": records,
                 "skipped": [{"file": str(path), "reason": "not an image OpenCV can read"} for path in skipped]}
-    (out / "keypoints.json").write_text(json.dumps(document, indent=2) + "\n")
-    with open(out / "keypoints.csv", "w", newline="") as handle:
+    write_json(out / "keypoints.json", document)
+    with replacing(out / "keypoints.csv") as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "keypoint", "x", "y"])
         for record in records:

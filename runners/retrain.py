@@ -12,6 +12,10 @@ to measure. Writes model.pt, model.onnx (input image [N, 3, 64, 48] RGB in [0, 1
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("retrain")
+
 import argparse
 import json
 import math
@@ -28,6 +32,7 @@ from cones.coco import DEFAULT_MARGIN
 from cones.load import data_flags, load_data, source_list, source_record
 from cones.splits import split
 from cones.types import KEYPOINT_NAMES
+from deploy.atomic import replacing, write_json
 from deploy.exported import ExportedModel
 from deploy.onnx_export import OversizeError, export_onnx
 from objectives.heatmaps import inference_name
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                              quantized=quantized)
     if args.reproduce:
         metrics["reproduce"] = compare_with_search(metrics["search"], shipped.metrics.mean_px, plan.seed)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(out / "metrics.json", metrics)
 
     print(final_report(shipped.metrics, exported.weight_bytes, cap, agreement, out, val_set is not None))
     if args.reproduce:
@@ -192,7 +197,8 @@ def write_model(out: Path, result, cfg: Config, cap: int, inference: dict, quant
     saved = {"config": cfg.to_dict(), "state_dict": _cpu_state(model), "metrics": result.metrics.to_dict()}
     if quantized is not None:
         saved.update(weights="int8", int8_state_dict=_cpu_state(quantized.model), int8_metrics=quantized.metrics.to_dict())
-    torch.save(saved, out / "model.pt")
+    with replacing(out / "model.pt") as tmp:
+        torch.save(saved, tmp)
     shipped, weights = (model, "float32") if quantized is None else (quantized.model, "int8")
     try:
         return export_onnx(shipped, cfg, out / "model.onnx", max_bytes=cap, weights=weights, **inference)

@@ -8,6 +8,10 @@ Rerunning a command continues its study. Every rule the "advanced" switches turn
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
+    from runners.cli import stop_on_ctrl_c
+    stop_on_ctrl_c("search")
+
 import argparse
 import logging
 import os
@@ -22,6 +26,7 @@ from cones.coco import DEFAULT_MARGIN
 from objectives.fair_share import FairShare
 from objectives.progress import Progress, summary
 from objectives.rungs import UNITS
+from objectives.storage import storage_error, storage_faults
 from objectives.study import (SAMPLERS, ReferenceQueue, StartingPoint, describe, enqueue_hand_designs, open_storage,
                               open_study)
 from objectives.study_reader import finished
@@ -118,7 +123,16 @@ def main(argv: list[str] | None = None) -> int:
         confirm=not args.no_confirm, val_by_team=len(_teams(args) or ()) > 1,
     )
     check_storage(args.storage, must_exist=False)
+    opened = []  # the storage, once open: storage_faults records its running trials FAIL
+    with storage_faults(args.storage, "search", opened):
+        return search(args, settings, space, train_set, val_set, split_text, opened)
+
+
+def search(args: argparse.Namespace, settings: TrialSettings, space: SearchSpace, train_set, val_set, split_text: str,
+           opened: list) -> int:
+    """Open (or continue) the study and run it to ``--trials``; the exit code."""
     storage = open_storage(args.storage, heartbeat_interval=args.heartbeat)
+    opened.append(storage)
     study = open_study(storage, args.study_name, settings, sampler=args.sampler,
                        early_stopping=not args.no_early_stopping)
     data_name = study_data_name(args.data, args.margin)
@@ -221,8 +235,8 @@ def run_trials(args: argparse.Namespace, study, storage, settings: TrialSettings
               "finished trials are saved; rerun the same command to continue", file=sys.stderr)
         return False
     finally:
+        progress.close()  # tqdm closes once; also before a storage fault's line
         signal.signal(signal.SIGTERM, previous_sigterm)
-    progress.close()
     return True
 
 
@@ -258,8 +272,8 @@ def interrupt(signum, frame):
 
 class QuietExpectedFailures(logging.Filter):
     """Leave out Optuna's warnings, traceback included, about a trial that failed in a way the runner already
-    reports in one line: it diverged (its progress line gives the reason) or Ctrl-C or SIGTERM cut it off (the
-    "interrupted" message). Any other failure keeps Optuna's warning and traceback.
+    reports in one line: it diverged (its progress line gives the reason), Ctrl-C or SIGTERM cut it off (the
+    "interrupted" message), or the storage failed (``objectives.storage.storage_faults``). Any other failure keeps Optuna's warning and traceback.
 
     No message text is read. Optuna's first warning about a failed trial carries the trial's exception
     (``exc_info``); when it is an expected one, Optuna's records are left out until the trial is recorded, which
@@ -277,7 +291,8 @@ class QuietExpectedFailures(logging.Filter):
         self.handlers: list[logging.Handler] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], self.EXPECTED):
+        # A storage error is reported by the command in one line (objectives.storage.storage_faults).
+        if record.exc_info and (isinstance(record.exc_info[1], self.EXPECTED) or storage_error(record.exc_info[1])):
             self.muted = True
         return not self.muted
 

@@ -1,18 +1,12 @@
-"""A small world of real artefacts (a Supervisely export, a study, an exported config, a shipped model, crops)
-built once, copied for every bad-input case so that each case can check nothing in it changed."""
+"""Running a command as a user does, in process, and a fingerprint of a folder; the small world of real artefacts
+the cases work on (``base_world``, ``world``) is in tests/conftest.py, shared with tests/faults."""
 from __future__ import annotations
 
 import hashlib
 import importlib
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import pytest
-
-from cones.synthetic import make_synthetic, save_supervisely
 from runners.cli import run
 
 COMMANDS = {"search": "runners.search", "export": "runners.export", "retrain": "runners.retrain",
@@ -54,42 +48,3 @@ def snapshot(root: Path) -> dict[str, str]:
     """Every file under ``root``: its relative path and a hash of its bytes."""
     return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="session")
-def base_world(tmp_path_factory) -> Path:
-    """export/ (24 synthetic crops, Supervisely), study.db (a 2-trial search), best.json (its export),
-    model/ (a 1-epoch retrain), crops/ (3 PNGs), notes.txt."""
-    from runners import export, retrain, search
-
-    root = tmp_path_factory.mktemp("world")
-    previous = os.environ.get("KEYPOINT_NAS_CACHE")
-    os.environ["KEYPOINT_NAS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    try:
-        save_supervisely(make_synthetic(24, seed=5), root / "export")
-        storage = f"sqlite:///{root / 'study.db'}"
-        assert search.main(["--data", str(root / "export"), "--storage", storage, "--trials", "2", "--epochs", "1",
-                            "--no-baselines", "--val-fraction", "0.25"]) == 0
-        assert export.main(["--storage", storage, "--out", str(root / "best.json")]) == 0
-        assert retrain.main(["--config", str(root / "best.json"), "--data", str(root / "export"), "--epochs", "1",
-                             "--out", str(root / "model")]) == 0
-    finally:
-        if previous is None:
-            os.environ.pop("KEYPOINT_NAS_CACHE")
-        else:
-            os.environ["KEYPOINT_NAS_CACHE"] = previous
-    (root / "crops").mkdir()
-    for i, image in enumerate(make_synthetic(3, seed=6).images):
-        cv2.imwrite(str(root / "crops" / f"amz_0000{i}_0.png"), image.permute(1, 2, 0).numpy()[..., ::-1])
-    (root / "notes.txt").write_text("not a model, not a database, not a crop\n")
-    return root
-
-
-@pytest.fixture
-def world(base_world, tmp_path, monkeypatch) -> Path:
-    """A private copy of the world; the current folder is inside it (default paths land there)."""
-    root = tmp_path / "w"
-    shutil.copytree(base_world, root)
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("KEYPOINT_NAS_CACHE", str(tmp_path / "cache"))
-    return root
