@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import pytest
 
-from tests.faults.conftest import command_env, one_line, start
-
-SENT_AFTER = 0.6  # seconds: past Python's own start (0.05-0.2 s), well before the imports end (1.5 s or more)
+from runners.cli import STARTED_FILE_ENV
+from tests.faults.conftest import command_env, one_line, start, wait_for
 
 
 @pytest.mark.parametrize("command, argv", [
@@ -19,10 +17,13 @@ SENT_AFTER = 0.6  # seconds: past Python's own start (0.05-0.2 s), well before t
     ("report", []),
 ])
 def test_ctrl_c_while_importing_is_one_line_and_exit_130(command, argv, tmp_path):
-    process = start(command, *argv, env=command_env(tmp_path), cwd=tmp_path)
-    time.sleep(SENT_AFTER)
+    work, started = tmp_path / "work", tmp_path / "started"
+    work.mkdir()
+    process = start(command, *argv, env=command_env(tmp_path, **{STARTED_FILE_ENV: str(started)}), cwd=work)
+    # The command says when its handler is in; torch, Optuna or Ray take a second or more to import after that.
+    wait_for(started.exists, 60, "the command to start", process)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err
     assert one_line(err) == f"{command}: interrupted while starting; nothing was written"
-    assert list(tmp_path.iterdir()) == []  # no study, no output: nothing had started
+    assert list(work.iterdir()) == []  # no study, no output: nothing had started
