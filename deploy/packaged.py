@@ -63,12 +63,13 @@ def model_card(metrics: dict, heldout: dict | None = None, replay: dict | None =
         f"| inference | {metrics.get('inference')} |",
         f"| recipe | {recipe.get('name')}: {metrics.get('epochs')} epochs "
         f"({(metrics.get('epoch_budget') or {}).get('chosen_by', '')}), seed {metrics.get('seed')}, "
-        f"{metrics.get('schedule')} schedule, {metrics.get('train_seconds', 0) / 60:.0f} min of training |",
+        f"{metrics.get('schedule')} schedule; {metrics.get('train_seconds', 0) / 60:.0f} min of training (wall clock, "
+        "the command below) |",
         f"| data | {data.get('train_crops')} crops: " + ", ".join(
             f"{team} {count}" if count is not None else team for team, count in teams.items())
         + f" ({', '.join(f'`{s}`' for s in _sources(data.get('data')))}) |",
         f"| fit on its training crops | {fit.get('mean_px', float('nan')):.3f} px, PCK@2 {fit.get('pck2', float('nan')):.1%} "
-        "(not an estimate for a new camera: see below) |",
+        "(argmax + parabola, as retrain scores the fit; not an estimate for a new camera: see below) |",
         f"| ONNX Runtime vs torch | max {metrics.get('onnx_vs_torch_max_px', float('nan')):.2g} px apart |",
     ]
     if replay:
@@ -86,8 +87,8 @@ def model_card(metrics: dict, heldout: dict | None = None, replay: dict | None =
     else:
         lines.append("Not measured for this model.")
     lines += ["", "## Rebuild or replace it", "",
-              "Retrain the shipped config on the shared data (about 20-40 min on 2 cores), then package it; to ship "
-              "another model, point `--model` at any folder retrain wrote:", "", "```bash", REBUILD, "```", "",
+              "Retrain the shipped config on the shared data (the training time is in the table above), then package "
+              "it; to ship another model, point `--model` at any ship-mode folder retrain wrote:", "", "```bash", REBUILD, "```", "",
               f"The command that trained this one: `{metrics.get('command')}`.", ""]
     return "\n".join(lines)
 

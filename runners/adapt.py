@@ -45,7 +45,8 @@ from search_space.registry import create_model
 from search_space.size import BYTES_PER_KB, measure
 
 # Without shared crops to mix in, the pull towards the shipped weights. Mixing shared crops in is the
-# default because it adapted better (docs/decisions.md); the penalty is the fallback without them.
+# default because it adapted better (docs/decisions.md); the penalty is the fallback with neither the shared
+# data nor a replay set.
 DEFAULT_PENALTY = 0.1
 # How adapt keeps the model from forgetting, in the order "auto" tries them (docs/adapting.md measures them).
 GUARDS = ("shared", "replay", "penalty")
