@@ -8,8 +8,11 @@ the run ``benchmarks/generalisation.py`` caches, trained here if missing) is ada
 of the team (``--budgets``) and tested on the team's other crops. Half of the team's frames (chosen by the
 seed) are the test crops; the labelled crops come from the other half, whole frames, so no frame is on both
 sides. Beside each budget: the crude adaptation (each keypoint's mean offset on the labelled crops,
-subtracted), and the fine-tune ``runners/adapt.py`` runs (``--modes``: ``mix``, its default; ``mix-mirror``,
-the same with mirrored crops; ``penalty``, L2-SP instead of shared crops).
+subtracted), and the fine-tune ``runners/adapt.py`` runs (``--modes``: ``mix``, the shared data mixed in, its
+default where that data is on the machine; ``replay``, only the packaged replay set mixed in, as on a fresh clone
+without the shared data (``cones.replay``: the same selection, made from the teams the model was trained on);
+``mix-mirror``, ``mix`` with mirrored crops; ``penalty``, L2-SP instead of shared crops). ``--teams`` holds out
+only some teams (a slice of the curve).
 Prints mean px and PCK@2 per team and budget, averaged over seeds, with how many seeds fine-tuning beat the
 crude fix; ``--png`` draws the curve.
 """
@@ -28,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from benchmarks.generalisation import benchmark  # noqa: E402
+from cones.replay import REPLAY_CROPS, REPLAY_SEED, select_replay  # noqa: E402
 from cones.types import ConeSet  # noqa: E402
 from objectives.adapt import (AdaptSettings, fine_tune, keypoint_errors, mean_offset, pixel_errors,  # noqa: E402
                                summarise_errors)
@@ -39,10 +43,11 @@ from search_space.config import Config  # noqa: E402
 from search_space.registry import create_model, memory_format  # noqa: E402
 
 PENALTY = 0.1  # L2-SP weight in the penalty mode (runners/adapt.py's default)
-# Ways of fine-tuning: (uses the shared crops, AdaptSettings changes). "mix" is runners/adapt.py's default;
-# "mix-mirror" mirrors crops as the recipe's augmentation does, to measure what not mirroring is worth.
-MODES = {"mix": (True, {}), "mix-mirror": (True, {"mirror": True}),
-         "penalty": (False, {"penalty": PENALTY})}
+# Ways of fine-tuning: (what is mixed in: every shared crop, the replay set or nothing; AdaptSettings changes).
+# "mix" is runners/adapt.py's default with the shared data on the machine, "replay" without it; "mix-mirror"
+# mirrors crops as the recipe's augmentation does, to measure what not mirroring is worth.
+MODES = {"mix": ("shared", {}), "replay": ("replay", {}), "mix-mirror": ("shared", {"mirror": True}),
+         "penalty": (None, {"penalty": PENALTY})}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_argument(parser, "the shared export, 2+ teams", required=True)
     parser.add_argument("--budgets", default="10,30,100", help="labelled crops per team (default 10,30,100)")
     parser.add_argument("--modes", default="mix", help=f"comma-separated, of {', '.join(MODES)} (default mix)")
+    parser.add_argument("--teams", help="comma-separated teams to hold out (default: every team)")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--png", metavar="FILE")
@@ -71,10 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     data = load_data(args.data)
     data_id = data.fingerprint()
     # The models shipped without each team: the generalisation benchmark's runs (trained now if missing).
+    teams = sorted(set(data.teams)) if args.teams is None else args.teams.split(",")
+    if not set(teams) <= set(data.teams):
+        parser.error(f"--teams {args.teams}: the data's teams are {', '.join(sorted(set(data.teams)))}")
     benchmark(data, data_id, [("config", cfg, recipe_name, recipe)], seeds=range(args.seeds), jobs=args.jobs,
-              need_weights=True)
+              need_weights=True, teams=teams)
     tasks = [(data, cfg, recipe, data_id, team, seed, budgets, modes)
-             for seed in range(args.seeds) for team in sorted(set(data.teams))]
+             for seed in range(args.seeds) for team in teams]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             results = [r for rows in pool.map(_curve_task, tasks) for r in rows]
@@ -130,6 +139,7 @@ def _curve_task(task) -> list[dict]:
     inference = {"flip_test": recipe.flip_test, "decoder": recipe.decoder}
     in_team = np.array([t == team for t in data.teams])
     team_data, shared = data.subset(np.flatnonzero(in_team)), data.subset(np.flatnonzero(~in_team))
+    mixed_in = {"shared": shared, "replay": select_replay(shared, REPLAY_CROPS, REPLAY_SEED), None: None}
     rows = []
     for budget in budgets:
         labelled, test = labelled_and_test(team_data, budget, seed)
@@ -139,9 +149,9 @@ def _curve_task(task) -> list[dict]:
                "shipped": summarise_errors(pixel_errors(predicted, test.keypoints)),
                "offset": summarise_errors(pixel_errors(predicted - offset, test.keypoints))}
         for mode in modes:
-            mixed, changes = MODES[mode]
+            source, changes = MODES[mode]
             settings = AdaptSettings(augmentation=recipe.augmentation, **changes)
-            result = fine_tune(model, cfg, labelled, shared=shared if mixed else None, settings=settings, seed=seed,
+            result = fine_tune(model, cfg, labelled, shared=mixed_in[source], settings=settings, seed=seed,
                                **inference)
             row[mode] = {**summarise_errors(keypoint_errors(result.model, cfg, test, **inference)),
                          "kept_shipped": result.kept_shipped, "crossval_after_px": result.after.mean_px}
@@ -168,6 +178,7 @@ def summarise(rows: list[dict]) -> list[dict]:
 def format_table(table: list[dict]) -> str:
     methods = [m for m in ("shipped", "offset", *MODES) if m in table[0]]
     names = {"shipped": "shipped (0 crops)", "offset": "mean offset", "mix": "fine-tune, mixed",
+             "replay": "fine-tune, replay set",
              "mix-mirror": "mixed, mirrored", "penalty": "fine-tune, L2-SP"}
     lines = [f"{'team':<6} {'crops':>5} " + " ".join(f"{names[m]:>22}" for m in methods) + "  fine-tune beat offset"]
     for e in table:
@@ -191,6 +202,7 @@ def draw(table: list[dict], path: str) -> None:
         shipped = np.mean([e["shipped"]["mean_px"] for e in mine])
         axis.axhline(shipped, color="grey", linestyle=":", label="shipped (no crops)")
         styles = {"offset": ("mean offset", "#ff7f0e"), "mix": ("fine-tune, shared mixed in", "#1f77b4"),
+                  "replay": ("fine-tune, replay set only", "#d62728"),
                   "mix-mirror": ("fine-tune, mirrored crops", "#9467bd"),
                   "penalty": ("fine-tune, L2-SP", "#2ca02c")}
         for method, (label, colour) in styles.items():

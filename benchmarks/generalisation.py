@@ -128,11 +128,12 @@ def read_config(path: str) -> Config:
 
 
 def benchmark(data: ConeSet, data_id: str, runs: list[tuple[str, Config, str, Recipe]], seeds, jobs: int = 1,
-              log=print, need_weights: bool = False) -> dict:
+              log=print, need_weights: bool = False, teams: list[str] | None = None) -> dict:
     """runs: (model label, config, recipe name, recipe). Returns {"rows": [...], "folds": [...]}.
 
-    need_weights: retrain cached runs whose weights were not kept (runs from before they were)."""
-    teams = sorted(set(data.teams))
+    need_weights: retrain cached runs whose weights were not kept (runs from before they were). teams: hold out
+    only these (default: every team of ``data``)."""
+    teams = sorted(set(data.teams)) if teams is None else sorted(teams)
     todo, folds = [], []
     for label, cfg, recipe_name, recipe in runs:
         for seed in seeds:

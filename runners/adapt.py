@@ -1,13 +1,17 @@
 """Adapt a shipped model to your camera with a few dozen of your own labelled crops (10-100 is typical).
 
+    python runners/adapt.py --data our_crops/ --out adapted/
     python runners/adapt.py --model model/ --data our_crops/ --out adapted/
     python runners/adapt.py --model model/ --data our_crops/ --shared ../shared/cones_dataset --out adapted/
 
-Fine-tunes the model ``runners/retrain.py`` wrote (``--model`` is its folder) on every crop in ``--data``
-(any export ``--data`` reads elsewhere) with augmentation and a short fixed schedule (``--steps``). So as not
-to forget what the shipped model knew, batch-norm statistics stay frozen and crops of the data the model
-shipped from (as ``metrics.json`` records it, or ``--shared``) are mixed into every step; when that data is
-not at hand the weights are held near the shipped ones instead (L2-SP, ``--penalty``), which adapts less.
+Fine-tunes the model ``runners/retrain.py`` wrote (``--model`` is its folder; without it, the model packaged
+with the project, ``models/default/``) on every crop in ``--data`` (any export ``--data`` reads elsewhere) with
+augmentation and a short fixed schedule (``--steps``). So as not to forget what the shipped model knew,
+batch-norm statistics stay frozen and shared crops are mixed into every step (``--guard``): the data the model
+shipped from (as ``metrics.json`` records it, or ``--shared``) when it is on the machine, else the replay set
+packaged beside the model (``replay.npz``, a few hundred of those crops); with neither, the weights are held
+near the shipped ones instead (L2-SP, ``--penalty``), which adapts less. An int8 model (retrain ``--weights
+int8``) is fine-tuned quantization-aware, as its fake-quantized network, and ships as int8 under the same cap.
 Before keeping the result it checks that it helps: the same fine-tune runs once per fold of your crops'
 frames (``--folds``), each fold held out in turn; if the held-out crops get worse than under the shipped
 model, the shipped weights are kept and the command says so. Writes to ``--out`` (a new folder; ``--model``
@@ -30,11 +34,14 @@ from pathlib import Path
 import torch
 
 from cones.load import describe_sources, load_data, source_list, source_record
+from cones.replay import load_replay
 from cones.types import ConeSet
 from deploy.atomic import replacing, write_json
 from deploy.onnx_export import OversizeError, export_onnx
+from deploy.packaged import PACKAGED_DIR, REPLAY_FILE, notice, packaged_dir
 from objectives.adapt import MIN_CROPS, AdaptResult, AdaptSettings, cross_validated_offset, fine_tune, mean_offset
 from objectives.heatmaps import inference_name, parse_inference
+from objectives.quantize import prepare
 from objectives.recipe import RECIPES
 from runners.cli import (add_data_argument, at_least, check_out_dir, doc_parser, non_negative_float, non_negative_int, positive_int,
                          run)
@@ -44,25 +51,37 @@ from search_space.registry import create_model
 from search_space.size import BYTES_PER_KB, measure
 
 # Without shared crops to mix in, the pull towards the shipped weights. Mixing shared crops in is the
-# default because it adapted better (docs/decisions.md); the penalty is the fallback without them.
+# default because it adapted better (docs/decisions.md); the penalty is the fallback with neither the shared
+# data nor a replay set.
 DEFAULT_PENALTY = 0.1
+# How adapt keeps the model from forgetting, in the order "auto" tries them (docs/adapting.md measures them).
+GUARDS = ("shared", "replay", "penalty")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.model is None:
+        try:
+            args.model = packaged_dir()
+        except FileNotFoundError as error:
+            raise SystemExit(f"adapt: {error}") from None
+        print(notice(args.model))
     shipped_dir, out = Path(args.model), Path(args.out)
-    cfg, model, shipped_metrics = read_shipped(shipped_dir)
+    cfg, model, shipped_metrics, weights = read_shipped(shipped_dir)
     # Never over the shipped model, never into the crops' folder.
     check_out_dir(out, force=args.force, inputs=[shipped_dir, *source_list(args.data)])
-    new, shared, shared_dir = read_crops(args, shipped_metrics)
+    new = read_crops(args)
+    guard, shared, shared_source = forgetting_guard(args, shipped_dir, shipped_metrics)
     recipe = RECIPES.get(shipped_metrics.get("recipe", {}).get("name", "ship"), RECIPES["ship"])
     inference = shipped_inference(shipped_metrics)
     settings = AdaptSettings(steps=args.steps, folds=args.folds, augmentation=recipe.augmentation,
-                             penalty=0.0 if shared is not None else args.penalty)
-    print(f"adapting {shipped_dir / 'model.pt'} ({cfg.family} w{cfg.width} d{cfg.depth}) on {len(new)} crops "
-          f"of {describe_sources(args.data)} ({len(set(new.frames))} frames), {settings.steps} steps, checked by {settings.folds}-fold "
-          "cross-validation over frames"
-          + (f", {len(shared)} shared crops mixed in" if shared is not None else f", L2-SP penalty {settings.penalty}"))
+                             penalty=args.penalty if guard == "penalty" else 0.0)
+    print(f"adapting {shipped_dir / 'model.pt'} ({cfg.family} w{cfg.width} d{cfg.depth}, {weights}) on {len(new)} "
+          f"crops of {describe_sources(args.data)} ({len(set(new.frames))} frames), {settings.steps} steps"
+          f"{' quantization-aware' if weights == 'int8' else ''}, checked by {settings.folds}-fold cross-validation "
+          "over frames"
+          + (f", {len(shared)} shared crops mixed in ({shared_source})" if shared is not None
+             else f", L2-SP penalty {settings.penalty}"))
     try:
         result = fine_tune(model, cfg, new, shared=shared, settings=settings, seed=args.seed, threads=args.threads,
                            **inference)
@@ -74,22 +93,23 @@ def main(argv: list[str] | None = None) -> int:
 
     out.mkdir(parents=True, exist_ok=True)  # new, or empty (check_out)
     adapted = result.model.eval()
+    state = {k: v.detach().cpu().contiguous() for k, v in adapted.state_dict().items()}
+    # int8: the fake-quantized network is what was fine-tuned (retrain's int8 model.pt holds it under the same key)
+    saved = {"state_dict": state} if weights == "float32" else {"weights": "int8", "int8_state_dict": state}
     with replacing(out / "model.pt") as tmp:
-        torch.save({"config": cfg.to_dict(),
-                    "state_dict": {k: v.detach().cpu().contiguous() for k, v in adapted.state_dict().items()},
-                    "metrics": result.after.to_dict()}, tmp)
-    cap = int(shipped_metrics.get("max_bytes", measure(cfg).weight_bytes))
+        torch.save({"config": cfg.to_dict(), **saved, "metrics": result.after.to_dict()}, tmp)
+    cap = int(shipped_metrics.get("max_bytes", measure(cfg, weights=weights).weight_bytes))
     try:
-        exported = export_onnx(adapted, cfg, out / "model.onnx", max_bytes=cap, **inference)
+        exported = export_onnx(adapted, cfg, out / "model.onnx", max_bytes=cap, weights=weights, **inference)
     except OversizeError as error:
         raise SystemExit(f"adapt: {error}") from None
-    agreement = check_agreement(adapted, out / "model.onnx", new, **inference)
+    agreement = check_agreement(adapted, out / "model.onnx", new, weights=weights, **inference)
     metrics = {
         "config": cfg.to_dict(), "mode": "adapted", "shipped_model": str(shipped_dir),
         "data": source_record(args.data), "crops": len(new), "frames": len(set(new.frames)),
-        "shared": source_record(shared_dir) if shared_dir else None,
+        "guard": guard, "shared": shared_source,
         **result_record(result, settings), "crossval_mean_offset_fix": crude, "mean_offset_px": offset.tolist(),
-        "inference": inference_name(**inference),
+        "inference": inference_name(**inference), "weights": weights,
         "weight_bytes": exported.weight_bytes, "weight_kb": exported.weight_bytes / BYTES_PER_KB, "max_bytes": cap,
         "onnx_vs_torch_max_px": agreement["max_px"], "onnx_agrees": agreement["agrees"],
         "command": "python " + " ".join([sys.argv[0] if argv is None else "runners/adapt.py",
@@ -103,18 +123,42 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def read_crops(args, shipped_metrics: dict) -> tuple[ConeSet, ConeSet | None, str | None]:
-    """The team's labelled crops, and the shared crops to mix in (and where they came from)."""
-    shared_dir = args.shared or shipped_data(shipped_metrics)
+def read_crops(args) -> ConeSet:
+    """The team's labelled crops."""
     try:
         new = load_data(args.data)
-        shared = load_data(shared_dir) if shared_dir else None
     except ValueError as error:
         raise SystemExit(f"adapt: {error}") from None
     if len(new) < MIN_CROPS:
         raise SystemExit(f"adapt: {describe_sources(args.data)} has {len(new)} usable labelled crops; adapting needs at least "
                          f"{MIN_CROPS} (label a few more of your own crops)")
-    return new, shared, shared_dir
+    return new
+
+
+def forgetting_guard(args, shipped_dir: Path, shipped_metrics: dict) -> tuple[str, ConeSet | None, str | list | None]:
+    """(guard, shared crops to mix in or None, where they came from): with ``--guard auto``, the data the model
+    shipped from if it is on this machine (``--shared``, else as metrics.json records it), else the replay set
+    packaged beside the model, else L2-SP."""
+    replay_path = shipped_dir / REPLAY_FILE
+    shared_dir = args.shared or (shipped_data(shipped_metrics) if args.guard in ("auto", "shared") else None)
+    guard = args.guard
+    if guard == "auto":
+        guard = "shared" if shared_dir else "replay" if replay_path.is_file() else "penalty"
+        if guard == "replay":
+            print(f"the data the model shipped from is not on this machine: mixing in its replay set {replay_path}")
+    try:
+        if guard == "shared":
+            if not shared_dir:
+                raise SystemExit(f"adapt: --guard shared needs the data the model shipped from, and "
+                                 f"{shipped_dir / 'metrics.json'} names none on this machine; pass --shared DIR")
+            return guard, load_data(shared_dir), source_record(shared_dir)
+        if guard == "replay":
+            if not replay_path.is_file():
+                raise SystemExit(f"adapt: --guard replay needs {replay_path} (runners/package_model.py writes it)")
+            return guard, load_replay(replay_path), str(replay_path)
+    except ValueError as error:
+        raise SystemExit(f"adapt: {error}") from None
+    return guard, None, None
 
 
 def report(result: AdaptResult, crude: dict) -> None:
@@ -142,7 +186,8 @@ DEFAULTS = AdaptSettings()
 
 def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
-    parser.add_argument("--model", required=True, metavar="DIR", help="the folder retrain.py wrote (model.pt)")
+    parser.add_argument("--model", type=Path, metavar="DIR",
+                        help=f"the folder retrain.py wrote (model.pt; default: the packaged model, {PACKAGED_DIR})")
     add_data_argument(parser, "your labelled crops", required=True)
     parser.add_argument("--out", required=True, metavar="DIR", help="a new folder for the adapted model")
     parser.add_argument("--force", action="store_true", help="write into --out even if it holds files")
@@ -152,8 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"fine-tuning steps (default {DEFAULTS.steps})")
     parser.add_argument("--folds", type=at_least_two, default=DEFAULTS.folds,
                         help=f"cross-validation folds over your crops' frames (default {DEFAULTS.folds})")
+    parser.add_argument("--guard", choices=("auto", *GUARDS), default="auto",
+                        help="what keeps the model from forgetting: shared crops mixed in (the shipped data), the "
+                             "packaged replay set mixed in, or L2-SP (default auto: the first of these at hand)")
     parser.add_argument("--penalty", type=non_negative_float, default=DEFAULT_PENALTY,
-                        help=f"L2-SP weight without --shared (default {DEFAULT_PENALTY})")
+                        help=f"L2-SP weight, with --guard penalty (default {DEFAULT_PENALTY})")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
     return parser
@@ -164,15 +212,22 @@ def parse_args(argv: list[str] | None):
     return parser.parse_args(argv)
 
 
-def read_shipped(folder: Path) -> tuple[Config, torch.nn.Module, dict]:
+def read_shipped(folder: Path) -> tuple[Config, torch.nn.Module, dict, str]:
+    """(config, model, metrics.json, weight format). An int8 model is its fake-quantized network (batch norm
+    folded, calibrated input ranges), which fine-tunes quantization-aware."""
     path = folder / "model.pt"
     if not path.is_file():
         raise SystemExit(f"adapt: --model {folder}: no model.pt there; pass the folder runners/retrain.py wrote")
     try:
         saved = torch.load(path, weights_only=True)
         cfg = Config.from_dict(saved["config"])
-        model = create_model(cfg)
-        model.load_state_dict(saved["state_dict"])
+        weights = saved.get("weights", "float32")
+        if weights == "int8":
+            model = prepare(create_model(cfg))
+            model.load_state_dict(saved["int8_state_dict"])
+        else:
+            model = create_model(cfg)
+            model.load_state_dict(saved["state_dict"])
     except Exception as error:  # a foreign or damaged file: say which, without a traceback
         detail = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
         raise SystemExit(f"adapt: {path} is not a model retrain.py wrote ({type(error).__name__}: {detail})") from None
@@ -181,7 +236,7 @@ def read_shipped(folder: Path) -> tuple[Config, torch.nn.Module, dict]:
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     except json.JSONDecodeError:
         metrics = {}
-    return cfg, model.eval(), metrics
+    return cfg, model.eval(), metrics, weights
 
 
 def shipped_data(metrics: dict) -> str | None:

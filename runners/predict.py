@@ -1,6 +1,10 @@
 """Find the 7 keypoints on cone crops with an exported model (ONNX Runtime only; torch is not needed).
 
-    python runners/predict.py --model model/model.onnx crops/ more/amz_00001_0.png --out predictions/
+    python runners/predict.py crops/ more/amz_00001_0.png --out predictions/
+    python runners/predict.py --model model/model.onnx crops/ --out predictions/
+
+Without --model it runs the model packaged with the project (``models/default/model.onnx``, trained on every
+shared crop; ``deploy/packaged.py``), found from any working directory.
 
 Every image (a folder means the images directly in it) is resized to the model's input (48 x 64) and the
 keypoints are mapped back to the original image's pixels (x right, y down, pixel centres). Writes to --out:
@@ -26,6 +30,7 @@ import numpy as np
 
 from deploy.atomic import replacing, write_json
 from deploy.exported import ExportedModel
+from deploy.packaged import notice, packaged_dir
 from runners.cli import UserError, check_out_dir, doc_parser, positive_float, positive_int, run
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -37,6 +42,12 @@ _SHIFT = 4  # cv2 drawing fraction bits: keypoints are drawn at sub-pixel positi
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.model is None:
+        try:
+            args.model = str(packaged_dir() / "model.onnx")
+        except FileNotFoundError as error:
+            raise UserError(str(error)) from None
+        print(notice(Path(args.model)))
     try:
         files = image_files(args.inputs)
         model = ExportedModel(args.model, threads=args.threads)
@@ -94,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = doc_parser(__doc__)
-    parser.add_argument("--model", required=True, help="model.onnx written by runners/retrain.py")
+    parser.add_argument("--model", help="model.onnx written by runners/retrain.py or adapt.py (default: the packaged "
+                                        "model, models/default/model.onnx)")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="crops, or folders of crops")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="new folder for keypoints.json, .csv and drawings (not an input folder)")
