@@ -160,7 +160,8 @@ def check_storage(storage: str, must_exist: bool) -> None:
         if not path.parent.is_dir():
             raise UserError(f"--storage {storage}: no folder {path.parent} to create the database in")
         return
-    if not is_database(path):
+    # An empty file is a database another search is creating this instant (SQLite opens it as a new one).
+    if path.stat().st_size and not is_database(path):
         raise UserError(f"--storage {storage}: {path} is not a SQLite database; point --storage at the search's "
                         f"database ({DEFAULT_STORAGE} by default) or at a new file")
     if not must_exist and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
