@@ -51,14 +51,24 @@ def open_storage(url: str, heartbeat_interval: int = 30) -> SearchStorage:
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
                 )
         except Exception as error:  # sqlalchemy raises many kinds; the user needs the URL and the cause
-            if isinstance(storage_error(error), sqlalchemy.exc.IntegrityError) and attempt < 2:
+            if _lost_schema_race(error) and attempt < 2:
                 # Two searches started at once on a new database both create its tables; the second to
-                # write the schema's version row loses, and finds the schema made when it tries again.
+                # create a table or write the schema's version row loses, and finds the schema made when it
+                # tries again.
                 time.sleep(0.5)
                 continue
             if storage_error(error) is not None:
                 raise  # the command's storage_faults says it in one line
             raise SystemExit(f"cannot open storage {safe_url(url)!r}: {str(error).splitlines()[0]}") from None
+
+
+def _lost_schema_race(error: BaseException) -> bool:
+    """Another process created the storage's schema while this one did: a duplicate version row
+    (IntegrityError) or a table made between SQLAlchemy's check and its CREATE ("already exists")."""
+    found = storage_error(error)
+    if isinstance(found, sqlalchemy.exc.IntegrityError):
+        return True
+    return isinstance(found, sqlalchemy.exc.OperationalError) and "already exists" in str(found.orig)
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
