@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-SOURCES = ["pyproject.toml", "README.md", "cones", "search_space", "objectives", "analysis", "deploy", "runners",
-           "benchmarks", "models"]
+PACKAGES = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+SOURCES = ["pyproject.toml", "README.md", *sorted({name.split(".")[0] for name in PACKAGES})]
 PACKAGED = ["model.onnx", "model.pt", "metrics.json", "replay.npz", "heldout.json", "MODEL.md"]
 
 
