@@ -12,7 +12,7 @@ The PNGs are drawn with matplotlib (``analysis.png``), so no browser is needed; 
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("report")
 
 import argparse
@@ -25,7 +25,9 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from runners.cli import DEFAULT_STORAGE, OneLineParser, check_out_dir, check_storage, run, sqlite_path
+from cli.paths import DEFAULT_STORAGE, check_out_dir, check_storage, sqlite_path
+from cli.args import OneLineParser
+from cli.exits import run
 from analysis.figures import history_figure, importance_figure, pareto_figure
 from analysis.importances import MIN_TRIALS, param_importances
 from analysis.png import write_png

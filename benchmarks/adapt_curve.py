@@ -38,7 +38,7 @@ from objectives.adapt import (AdaptSettings, fine_tune, keypoint_errors, mean_of
 from objectives.train import predict_keypoints  # noqa: E402
 from objectives.heldout_runs import run_path  # noqa: E402
 from objectives.recipe import RECIPES, Recipe  # noqa: E402
-from runners.cli import add_data_argument, doc_parser  # noqa: E402
+from cli.args import add_data_argument, doc_parser  # noqa: E402
 from search_space.config import Config  # noqa: E402
 from search_space.registry import create_model, memory_format  # noqa: E402
 

@@ -38,7 +38,7 @@ from objectives.heatmaps import DECODERS, inference_name  # noqa: E402
 from objectives.heldout_runs import read_run, run_path, write_run  # noqa: E402
 from objectives.recipe import INFERENCE_VARIANTS, RECIPES, Recipe  # noqa: E402
 from objectives.train import predict_heatmaps, train  # noqa: E402
-from runners.cli import add_data_argument, doc_parser, positive_int  # noqa: E402
+from cli.args import add_data_argument, doc_parser, positive_int  # noqa: E402
 from search_space.baselines import hand_designs  # noqa: E402
 from search_space.config import Config  # noqa: E402
 from search_space.registry import create_model, memory_format  # noqa: E402

@@ -53,8 +53,9 @@ from objectives.heldout_runs import read_run, run_path, write_run  # noqa: E402
 from objectives.metrics import keypoint_metrics  # noqa: E402
 from objectives.quantize import quantize  # noqa: E402
 from objectives.recipe import RECIPES, Recipe  # noqa: E402
-from runners.cli import (UserError, add_data_argument, check_out_dir, doc_parser, input_path, non_negative_int,  # noqa: E402
-                         positive_float, positive_int, run)
+from cli.exits import UserError, run  # noqa: E402
+from cli.args import add_data_argument, doc_parser, non_negative_int, positive_float, positive_int  # noqa: E402
+from cli.paths import check_out_dir, input_path  # noqa: E402
 from runners.retrain import DEFAULT_QAT_EPOCHS, check_agreement, read_record  # noqa: E402
 from search_space.config import Config  # noqa: E402
 from search_space.registry import create_model  # noqa: E402

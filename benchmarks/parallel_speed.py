@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from runners.cli import doc_parser
+from cli.args import doc_parser
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = (  # (family, width, depth, expand): every family, small to near the 80 KB cap

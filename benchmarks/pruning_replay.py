@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from objectives.rungs import Curve, competes, epoch_rungs, judge
 from objectives.trial import BASELINE_ATTR, SETTLE_EPOCHS, reference_bar
-from runners.cli import doc_parser, positive_int
+from cli.args import doc_parser, positive_int
 
 
 @dataclass(frozen=True)

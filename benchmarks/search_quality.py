@@ -39,7 +39,8 @@ from benchmarks.generalisation import DEFAULT_GROUPS, benchmark, group_means, pa
 from cones.load import data_options, load_data
 from objectives.recipe import RECIPES
 from objectives.study_reader import best_feasible, finished
-from runners.cli import add_data_argument, doc_parser, positive_float, positive_int, sqlite_path
+from cli.args import add_data_argument, doc_parser, positive_float, positive_int
+from cli.paths import sqlite_path
 from search_space.config import Config
 from search_space.size import max_bytes, measure
 

@@ -46,7 +46,8 @@ from benchmarks.generalisation import benchmark  # noqa: E402
 from benchmarks.int8_vs_float import run_model  # noqa: E402
 from cones.types import ConeSet  # noqa: E402
 from objectives.recipe import Recipe  # noqa: E402
-from runners.cli import UserError, add_data_argument, doc_parser, non_negative_int, positive_int, run  # noqa: E402
+from cli.exits import UserError, run  # noqa: E402
+from cli.args import add_data_argument, doc_parser, non_negative_int, positive_int  # noqa: E402
 from runners.retrain import DEFAULT_QAT_EPOCHS  # noqa: E402
 from search_space.config import Config  # noqa: E402
 from search_space.size import measure  # noqa: E402

@@ -18,7 +18,7 @@ import torch
 from cones.augment import AugmentConfig
 from cones.synthetic import make_synthetic
 from objectives.train import _scheduler, make_optimizer, train_epoch
-from runners.cli import doc_parser, positive_float, positive_int
+from cli.args import doc_parser, positive_float, positive_int
 from search_space.config import Config
 from search_space.registry import searched_families
 from search_space.size import measure

@@ -22,7 +22,7 @@ import cv2
 
 from cones.supervisely import BAD_QUALITY_TAG, find_datasets
 from cones.types import KEYPOINT_NAMES
-from runners.cli import doc_parser
+from cli.args import doc_parser
 
 JSON_NAME = "annotations/person_keypoints_default.json"
 CATEGORY = {"id": 1, "name": "cone", "supercategory": "cone", "keypoints": list(KEYPOINT_NAMES), "skeleton": []}

@@ -14,7 +14,7 @@ change's difference to the best and a verdict. Details: docs/search.md, "Ablatio
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("ablate")
 
 import argparse
@@ -39,8 +39,9 @@ from objectives.study import open_storage
 from objectives.study_reader import is_usable, read_study
 from objectives.train import train
 from objectives.trial import INTERRUPTED, TrialDiverged, TrialSettings, record_result, size_attrs
-from runners.cli import (DEFAULT_STORAGE, EXIT_INTERRUPTED, UserError, add_data_argument, check_out_file, check_storage, doc_parser,
-                         positive_int, run, sqlite_path)
+from cli.paths import DEFAULT_STORAGE, check_out_file, check_storage, sqlite_path
+from cli.exits import EXIT_INTERRUPTED, UserError, run
+from cli.args import add_data_argument, doc_parser, positive_int
 from runners.export import PickError, export_record, pick_trial
 from runners.retrain import held_out, read_record
 from runners.search import QuietExpectedFailures, interrupt

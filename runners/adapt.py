@@ -22,7 +22,7 @@ fix, each keypoint's mean offset, would give, judged the same way).
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("adapt")
 
 import argparse
@@ -43,8 +43,9 @@ from objectives.adapt import MIN_CROPS, AdaptResult, AdaptSettings, cross_valida
 from objectives.heatmaps import inference_name, parse_inference
 from objectives.quantize import prepare
 from objectives.recipe import RECIPES
-from runners.cli import (add_data_argument, at_least, check_out_dir, doc_parser, non_negative_float, non_negative_int, positive_int,
-                         run)
+from cli.args import add_data_argument, at_least, doc_parser, non_negative_float, non_negative_int, positive_int
+from cli.paths import check_out_dir
+from cli.exits import run
 from runners.retrain import check_agreement
 from search_space.config import Config
 from search_space.registry import create_model

@@ -20,7 +20,7 @@ smaller); ``--weights float32`` from an int8 study only when the trial's float32
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("export")
 
 import argparse
@@ -34,8 +34,9 @@ from objectives.study_reader import (best_feasible, is_usable, read_study, study
 from objectives.trial import SEEDS_ATTR
 from search_space.config import WEIGHT_FORMATS, Config
 from search_space.size import BYTES_PER_KB, max_bytes
-from runners.cli import (DEFAULT_STORAGE, UserError, check_out_file, check_storage, doc_parser, positive_float, run,
-                         sqlite_path)
+from cli.paths import DEFAULT_STORAGE, check_out_file, check_storage, sqlite_path
+from cli.exits import UserError, run
+from cli.args import doc_parser, positive_float
 
 SEARCH_ATTRS = ("status", "val_mean_px", "val_median_px", "val_pck1", "val_pck2", "val_pck3", "val_heatmap_mse",
                 SEEDS_ATTR, "weight_bytes", "params", "macs", "epochs", "train_seconds", "baseline")

@@ -13,7 +13,7 @@ to measure. Writes model.pt, model.onnx (input image [N, 3, 64, 48] RGB in [0, 1
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("retrain")
 
 import argparse
@@ -45,8 +45,9 @@ from objectives.trial import SEEDS_ATTR
 from search_space.config import WEIGHT_FORMATS, Config
 from search_space.registry import families
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure
-from runners.cli import (UserError, add_data_argument, check_out_dir, doc_parser, input_path, non_negative_float, non_negative_int,
-                         positive_float, positive_int, run)
+from cli.exits import UserError, run
+from cli.args import add_data_argument, doc_parser, non_negative_float, non_negative_int, positive_float, positive_int
+from cli.paths import check_out_dir, input_path
 
 DEFAULT_PATIENCE = 15
 AGREEMENT_CROPS = 512  # ship mode checks ONNX Runtime against torch on this many training crops

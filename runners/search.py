@@ -9,7 +9,7 @@ Rerunning a command continues its study. Every rule the "advanced" switches turn
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("search")
 
 import argparse
@@ -34,8 +34,10 @@ from objectives.trial import Objective, TrialDiverged, TrialSettings
 from search_space.config import WEIGHT_FORMATS
 from search_space.size import DEFAULT_MAX_KB, max_bytes
 from search_space.space import SearchSpace
-from runners.cli import (DEFAULT_STORAGE, UserError, add_data_argument, check_storage, doc_parser, fraction,
-                         non_negative_float, non_negative_int, positive_float, positive_int, run)
+from cli.paths import DEFAULT_STORAGE, check_storage
+from cli.exits import UserError, run
+from cli.args import (add_data_argument, doc_parser, fraction, non_negative_float, non_negative_int, positive_float,
+                      positive_int)
 
 OBJECTIVE_CHOICES = {"error": ("error",), "error,size": ("error", "size")}
 

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 import runners.ablate as ablate
 from objectives.ablation import variants
 from objectives.train import train as real_train
-from runners.cli import run
+from cli.exits import run
 from search_space.config import Config
 from search_space.size import max_bytes, measure
 

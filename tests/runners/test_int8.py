@@ -11,7 +11,7 @@ import torch
 from deploy.exported import ExportedModel, initializer_bytes
 from objectives.quantize import prepare
 from runners import export, retrain, search
-from runners.cli import run
+from cli.exits import run
 from search_space.config import Config
 from search_space.registry import create_model
 from search_space.size import max_bytes, measure
