@@ -32,10 +32,10 @@ from analysis.figures import history_figure, importance_figure, pareto_figure
 from analysis.importances import MIN_TRIALS, param_importances
 from analysis.png import write_png
 from analysis.questions import answer_all, progress_sentence
-from analysis.study_data import StudyInfo, TrialRow, best_feasible, read_trials, study_info
+from analysis.study_data import StudyInfo, TrialRow, read_trials, row_trial, study_info
 from analysis.verdicts import Twice, TwiceRow, answer_twice, stale_note
 from deploy.atomic import write_text
-from objectives.study_reader import StudyNotFound, read_study
+from studies.reader import StudyNotFound, best_feasible, read_study
 
 PNG_SIZE = dict(width=1100, height=650)
 
@@ -108,7 +108,7 @@ def header_html(info: StudyInfo, rows: list[TrialRow]) -> str:
         facts.append(("reference", reference_text(rows)))
     table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts)
 
-    best = best_feasible(rows, info.max_bytes)
+    best = best_feasible(rows, info.max_bytes, trial_of=row_trial)
     if best is None:
         best_html = "<p>No completed trial within the size cap yet, so nothing to export.</p>"
     else:

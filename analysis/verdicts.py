@@ -26,10 +26,11 @@ from typing import Callable, Sequence
 import optuna
 
 from analysis.questions import COLLAPSE_PCK3, BATCH_BINS, GroupStats, group_stats
-from analysis.study_data import StudyInfo, TrialRow, best_feasible, full_budget
-from objectives.ablation import (ABLATION_OF, BATCH_SIZES, BEST, SEED_ATTR, VARIANT_ATTR, finished_runs, spread,
-                                 verdict)
-from objectives.study_reader import is_usable
+from analysis.study_data import StudyInfo, TrialRow, full_budget, row_trial
+from studies.reader import best_feasible
+from studies.attrs import ABLATION_OF, SEED_ATTR, VARIANT_ATTR
+from objectives.ablation import BATCH_SIZES, BEST, finished_runs, spread, verdict
+from studies.reader import is_usable
 from search_space.config import HEADS
 
 SUPPORTED, REFUTED, CANNOT_TELL = "supported", "refuted", "cannot tell at this spread"
@@ -448,7 +449,7 @@ def answer_twice(rows: list[TrialRow], info: StudyInfo) -> Twice:
 
 def stale_note(twice: Twice, rows: list[TrialRow], info: StudyInfo) -> str | None:
     """The ablation is around an earlier best when the search went on after it: say which, and how to redo it."""
-    best = best_feasible(rows, info.max_bytes)
+    best = best_feasible(rows, info.max_bytes, trial_of=row_trial)
     if twice.ablation is None or best is None or twice.ablation.source.endswith(f" trial {best.number}"):
         return None
     return (f"The ablation is around {twice.ablation.source}; the search's best is now trial {best.number}: "

@@ -28,7 +28,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives.rungs import Curve, competes, epoch_rungs, judge
-from objectives.trial import BASELINE_ATTR, SETTLE_EPOCHS, reference_bar
+from studies.attrs import BASELINE_ATTR
+from objectives.trial import SETTLE_EPOCHS, reference_bar
 from cli.args import doc_parser, positive_int
 
 

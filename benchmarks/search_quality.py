@@ -38,7 +38,7 @@ import optuna
 from benchmarks.generalisation import DEFAULT_GROUPS, benchmark, group_means, parse_groups, read_config
 from cones.load import data_options, load_data
 from objectives.recipe import RECIPES
-from objectives.study_reader import best_feasible, finished
+from studies.reader import best_feasible, finished
 from cli.args import add_data_argument, doc_parser, positive_float, positive_int
 from cli.paths import sqlite_path
 from search_space.config import Config

@@ -40,8 +40,8 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from analysis.study_data import best_feasible, read_trials, study_info  # noqa: E402
-from objectives.study_reader import StudyNotFound, read_study, study_weights  # noqa: E402
+from analysis.study_data import read_trials, row_trial, study_info  # noqa: E402
+from studies.reader import StudyNotFound, best_feasible, read_study, study_weights  # noqa: E402
 from benchmarks.generalisation import benchmark  # noqa: E402
 from benchmarks.int8_vs_float import run_model  # noqa: E402
 from cones.types import ConeSet  # noqa: E402
@@ -120,7 +120,7 @@ def top_trials(rows, study, max_bytes: int, top: int) -> list[tuple[int, float, 
     picked = []
     remaining = list(rows)
     while len(picked) < top:
-        best = best_feasible(remaining, max_bytes)
+        best = best_feasible(remaining, max_bytes, trial_of=row_trial)
         if best is None:
             break
         remaining = [r for r in remaining if r.number != best.number]

@@ -38,18 +38,16 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from objectives.study_reader import is_usable, trial_error
+from studies.reader import is_usable, trial_error
 from search_space.config import BYTES_PER_KB, HEADS, OPTIMIZERS, Config
 from search_space.space import BATCH_SIZE_RANGE, LR_RANGE, MAX_WIDTH, MIN_WIDTH
-
-ABLATION_OF = "ablation_of"  # an ablation study's user attribute: the study and trial (or file) it is around
+from studies.attrs import SEED_ATTR, VARIANT_ATTR
 
 BEST = "best"
 DECISIONS = ("family", "batch_norm", "head", "batch_size", "optimizer", "interaction")
 INTERACTION_FAMILIES = ("resnet", "unet")  # the families "batch norm helps U-Net more than ResNet" compares
 # The space's smallest batch and the original study's (the hand designs trained with Config's default).
 BATCH_SIZES = (BATCH_SIZE_RANGE[0], Config.batch_size)
-VARIANT_ATTR, SEED_ATTR = "variant", "seed"  # the user attributes (and parameters) naming a run
 
 
 @dataclass(frozen=True)

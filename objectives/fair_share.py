@@ -29,9 +29,8 @@ from optuna.trial import FrozenTrial, TrialState
 from objectives.trial_queue import TrialQueue
 from search_space.config import HEADS
 from search_space.space import BATCH_SIZE_RANGE
+from studies.attrs import BASELINE_ATTR, CHOSEN_BY, FAIR
 
-CHOSEN_BY = "chosen_by"
-FAIR = "fair share"
 MIN_COMPLETE = 3  # analysis.questions.MIN_GROUP: a group with fewer is "too few to say"
 EVERY = 3  # at most every third trial is chosen by the rule
 
@@ -143,7 +142,7 @@ class FairShare(TrialQueue):
         trials = study.get_trials(deepcopy=False)
         if any(t.state == TrialState.WAITING for t in trials):
             return None  # hand designs or an earlier fair trial go first
-        sampled = [t for t in trials if "baseline" not in t.user_attrs]
+        sampled = [t for t in trials if BASELINE_ATTR not in t.user_attrs]
         fair = sum(t.user_attrs.get(CHOSEN_BY) == FAIR for t in sampled)
         if (fair + 1) * EVERY > len(sampled) + 1:
             # Not its turn: the last of every EVERY sampled trials, so a study's first trials are the sampler's

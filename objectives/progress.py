@@ -8,8 +8,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from objectives.study_reader import best_feasible, finished, is_feasible, trial_error, within_cap
-from objectives.trial import BASELINE_ATTR, SEEDS_ATTR
+from studies.reader import best_feasible, finished, is_feasible, trial_error, within_cap
+from studies.attrs import BASELINE_ATTR, SEEDS_ATTR
 from search_space.config import BYTES_PER_KB
 
 

@@ -30,12 +30,9 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial
 
-from objectives.fair_share import CHOSEN_BY, FAIR
-from search_space.start import STARTING
+from studies.attrs import BASELINE_ATTR, CHOSEN_BY, FAIR, SECONDS_ATTR, STARTING, UNJUDGED_ATTR
 
 UNITS = ("seconds", "epochs")
-SECONDS_ATTR = "seconds"  # a trial's cumulative training seconds at each epoch's end
-UNJUDGED_ATTR = "unjudged_rungs"  # rungs (indices) a trial reached before any other trial: judged when one does
 
 
 @dataclass(frozen=True)
@@ -163,7 +160,7 @@ class RungPruner(optuna.pruners.BasePruner):
             curve = Curve.of(other) if other.number != trial.number else None
             if curve is None:
                 continue
-            if "baseline" in other.user_attrs:
+            if BASELINE_ATTR in other.user_attrs:
                 references.append(curve)
             elif competes(other):
                 peers.append(curve)

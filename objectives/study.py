@@ -18,13 +18,13 @@ from optuna.trial import TrialState
 from search_space.baselines import hand_designs
 from search_space.config import BYTES_PER_KB
 from search_space.space import SearchSpace, trial_params
-from search_space.start import STARTING, starting_points
-from objectives.fair_share import CHOSEN_BY
+from search_space.start import starting_points
+from studies.attrs import BASELINE_ATTR, CHOSEN_BY, HAND_DESIGN, REUSED_ATTR, STARTING
 from objectives.trial_queue import TrialQueue
 from objectives.rungs import RungPruner
 from objectives.storage import SearchStorage, safe_url, storage_error
-from objectives.study_reader import study_weights
-from objectives.trial import BASELINE_ATTR, TrialSettings, directions, metric_names, size_attrs
+from studies.reader import study_weights
+from objectives.trial import TrialSettings, directions, metric_names, size_attrs
 
 SAMPLERS = ("tpe", "random", "nsga2")
 
@@ -162,7 +162,6 @@ def open_study(storage: SearchStorage, name: str, settings: TrialSettings, sampl
     return study
 
 
-REUSED_ATTR = "reused_from"  # "study NAME trial N": a hand design's result copied from another study
 # What makes two studies' hand-design runs the same run (the training seed, data and split decide it; the weight
 # format decides the score).
 SAME_RUN = ("data", "split", "max_epochs", "seed", "max_bytes", "objectives", "weights")
@@ -214,7 +213,7 @@ def enqueue_hand_designs(study: optuna.Study, space: SearchSpace, all_now: bool 
         elif cfg.family not in space.families():  # oversize: no model of its family fits
             attrs, _ = size_attrs(cfg, space.max_bytes, space.weights)
             study.add_trial(optuna.trial.create_trial(
-                state=TrialState.PRUNED, user_attrs={BASELINE_ATTR: name, CHOSEN_BY: "hand design", **attrs}))
+                state=TrialState.PRUNED, user_attrs={BASELINE_ATTR: name, CHOSEN_BY: HAND_DESIGN, **attrs}))
             counts["oversize"] += 1
         elif all_now:  # a design over the cap is pruned by the trial, before training
             _enqueue(study, name, cfg)

@@ -17,21 +17,19 @@ from optuna.trial import TrialState
 
 from cones.augment import AugmentConfig
 from cones.types import ConeSet
-from objectives.fair_share import CHOSEN_BY, FAIR
 from objectives.metrics import Metrics
 from objectives.quantize import post_training
-from objectives.rungs import SECONDS_ATTR, competes, epoch_rungs
-from objectives.study_reader import RECEPTIVE_FIELD_ATTR, pareto_ranks
+from studies.attrs import SECONDS_ATTR
+from objectives.rungs import competes, epoch_rungs
+from studies.reader import pareto_ranks
 from objectives.train import TrainResult, evaluate, train
 from search_space.config import Config
 from search_space.receptive import receptive_field
 from search_space.size import BYTES_PER_KB, measure
 from search_space.space import SearchSpace, sample_config
-from search_space.start import STARTING
+from studies.attrs import (BASELINE_ATTR, CHOSEN_BY, FAIR, HAND_DESIGN, INTERRUPTED, RECEPTIVE_FIELD_ATTR, SAMPLER,
+                           SEEDS_ATTR, STARTING)
 
-BASELINE_ATTR = "baseline"
-SEEDS_ATTR = "val_mean_px_by_seed"  # a confirmed trial's error with each of its two seeds (``confirmed``)
-INTERRUPTED = "interrupted"  # the status of a trial cut off by Ctrl-C or SIGTERM (recorded FAIL)
 # The reference bar (single objective): from epoch SETTLE_EPOCHS on, any trial, a hand design included, stops
 # when its error is more than HOPELESS_FACTOR times the best error another trial had at the same epoch.
 # Evidence in docs/decisions.md ("The first hour"): collapsed designs end at 22-42 px, far from the rest.
@@ -189,7 +187,7 @@ def record_size(trial: optuna.Trial, cfg: Config, max_bytes: int, weights: str =
     """Store the config and its exact size; an oversize candidate ends here, PRUNED, never trained."""
     attrs, size = size_attrs(cfg, max_bytes, weights)
     if CHOSEN_BY not in trial.user_attrs:  # which rule chose its family, batch norm and head
-        attrs[CHOSEN_BY] = "hand design" if BASELINE_ATTR in trial.user_attrs else "sampler"
+        attrs[CHOSEN_BY] = HAND_DESIGN if BASELINE_ATTR in trial.user_attrs else SAMPLER
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
     if size.weight_bytes > max_bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial
 
-from objectives.study_reader import finished
+from studies.reader import finished
 
 
 class TrialQueue:

@@ -31,14 +31,15 @@ from optuna.trial import TrialState
 from tqdm import tqdm
 
 from deploy.atomic import write_json
-from objectives.ablation import (ABLATION_OF, DECISIONS, SEED_ATTR, VARIANT_ATTR, Variant, finished_runs,
-                                 format_table, name_width, select, table, variants)
+from studies.attrs import ABLATION_OF, SEED_ATTR, VARIANT_ATTR
+from objectives.ablation import DECISIONS, Variant, finished_runs, format_table, name_width, select, table, variants
 from objectives.progress import describe_config
 from objectives.storage import storage_faults
 from objectives.study import open_storage
-from objectives.study_reader import is_usable, read_study
+from studies.reader import is_usable, read_study
 from objectives.train import train
-from objectives.trial import INTERRUPTED, TrialDiverged, TrialSettings, record_result, size_attrs
+from studies.attrs import INTERRUPTED
+from objectives.trial import TrialDiverged, TrialSettings, record_result, size_attrs
 from cli.paths import DEFAULT_STORAGE, check_out_file, check_storage, sqlite_path
 from cli.exits import EXIT_INTERRUPTED, UserError, run
 from cli.args import add_data_argument, doc_parser, positive_int

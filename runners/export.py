@@ -29,9 +29,9 @@ import sys
 import optuna
 
 from deploy.atomic import write_json
-from objectives.study_reader import (best_feasible, is_usable, read_study, study_cap, study_weights, trial_error,
-                                   trial_weight_bytes)
-from objectives.trial import SEEDS_ATTR
+from studies.reader import (best_feasible, is_usable, read_study, study_cap, study_weights, trial_error,
+                            trial_weight_bytes)
+from studies.attrs import SEEDS_ATTR
 from search_space.config import WEIGHT_FORMATS, Config
 from search_space.size import BYTES_PER_KB, max_bytes
 from cli.paths import DEFAULT_STORAGE, check_out_file, check_storage, sqlite_path

@@ -47,10 +47,11 @@ from optuna.trial import TrialState
 
 from cones.types import ConeSet
 from objectives.metrics import Metrics
-from objectives.study_reader import finished
+from studies.reader import finished
 from objectives.train import TrainResult
-from objectives.trial import (INTERRUPTED, EpochReporter, TrialDiverged, TrialSettings, confirm_below, confirmed,
-                              int8_scored, record_result, record_size)
+from studies.attrs import INTERRUPTED
+from objectives.trial import (EpochReporter, TrialDiverged, TrialSettings, confirm_below, confirmed, int8_scored,
+                              record_result, record_size)
 from search_space.space import SearchSpace, sample_config
 
 # Ray's defaults that a search does not want: a `uv run` runtime environment, usage statistics sent
@@ -62,7 +63,6 @@ RAY_ENV = {
     "RAY_AIR_NEW_OUTPUT": "0",
     "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
-CRASHED = "crashed"
 REASON_CHARS = 600  # a user attribute the dashboard shows in a table cell
 FINISHED = "finished"  # StudyDriver.suggest: no trial will follow (Tune's Searcher.FINISHED)
 

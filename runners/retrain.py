@@ -41,7 +41,7 @@ from objectives.metrics import Metrics
 from objectives.quantize import CALIBRATION_CROPS, QuantizeResult, quantize
 from objectives.recipe import RECIPES, Recipe
 from objectives.train import predict_keypoints, train
-from objectives.trial import SEEDS_ATTR
+from studies.attrs import SEEDS_ATTR
 from search_space.config import WEIGHT_FORMATS, Config
 from search_space.registry import families
 from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure

@@ -29,7 +29,7 @@ from objectives.rungs import UNITS
 from objectives.storage import storage_error, storage_faults
 from objectives.study import (SAMPLERS, ReferenceQueue, StartingPoint, describe, enqueue_hand_designs, open_storage,
                               open_study)
-from objectives.study_reader import finished
+from studies.reader import finished
 from objectives.trial import Objective, TrialDiverged, TrialSettings
 from search_space.config import WEIGHT_FORMATS
 from search_space.size import DEFAULT_MAX_KB, max_bytes
@@ -256,7 +256,7 @@ def turns(args: argparse.Namespace, space: SearchSpace, settings: TrialSettings)
 
 
 class StopAtTarget:
-    """Stop ``optimize`` once the study holds ``target`` finished trials (``objectives.study_reader.finished``: a
+    """Stop ``optimize`` once the study holds ``target`` finished trials (``studies.reader.finished``: a
     retried trial of a killed run does not count, a diverged one does, so ``n_trials`` alone cannot say)."""
 
     def __init__(self, target: int):

@@ -28,8 +28,6 @@ from __future__ import annotations
 from search_space.config import Config
 from search_space.space import SearchSpace, arch_key
 
-STARTING = "starting point"  # the ``chosen_by`` of its trial
-
 STARTING_POINT = Config(family="unet", width=7, depth=3, batch_norm=True, head="softmax", loss="ce", expand=2,
                         optimizer="adam", lr=0.0051, momentum=0.9, batch_size=20, weight_decay=3.7e-05, sigma=1.13)
 

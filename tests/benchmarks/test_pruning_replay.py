@@ -7,7 +7,8 @@ from optuna.trial import TrialState
 
 from benchmarks.pruning_replay import Rule, replay, replay_reference_bar
 from objectives.study import make_pruner
-from objectives.trial import BASELINE_ATTR, TrialSettings
+from studies.attrs import BASELINE_ATTR
+from objectives.trial import TrialSettings
 
 SETTINGS = TrialSettings(max_bytes=80 * 1024, max_epochs=9, rungs="optuna")
 

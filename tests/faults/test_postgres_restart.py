@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from objectives.storage import safe_url
-from objectives.study_reader import finished
+from studies.reader import finished
 from tests.faults.conftest import command_env, start, wait_for
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,8 @@ from optuna.trial import TrialState, create_trial
 
 from objectives.metrics import Metrics
 from objectives.train import TrainResult
-from objectives.trial import BASELINE_ATTR, SEEDS_ATTR, TrialSettings, confirm_below, confirmed, confirms
+from studies.attrs import BASELINE_ATTR, SEEDS_ATTR
+from objectives.trial import TrialSettings, confirm_below, confirmed, confirms
 
 SETTINGS = TrialSettings(max_bytes=80 * 1024, max_epochs=12)
 

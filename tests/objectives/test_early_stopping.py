@@ -4,7 +4,8 @@ import optuna
 
 from objectives.metrics import Metrics
 from objectives.study import make_pruner
-from objectives.trial import BASELINE_ATTR, EpochReporter, TrialSettings
+from studies.attrs import BASELINE_ATTR
+from objectives.trial import EpochReporter, TrialSettings
 
 SETTINGS = TrialSettings(max_bytes=80 * 1024, max_epochs=9, rungs="epochs")
 

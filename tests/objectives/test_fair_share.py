@@ -4,8 +4,9 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-from objectives.fair_share import (BATCH_ENDS, CHOSEN_BY, EVERY, FAIR, MIN_COMPLETE, FairShare, batch_bin, bin_middle,
-                                   group_counts, groups, next_cell)
+from objectives.fair_share import (BATCH_ENDS, EVERY, MIN_COMPLETE, FairShare, batch_bin, bin_middle, group_counts,
+                                   groups, next_cell)
+from studies.attrs import CHOSEN_BY, FAIR
 from search_space.config import HEADS
 
 

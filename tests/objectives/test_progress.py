@@ -145,7 +145,7 @@ def test_without_early_stopping_the_reference_bar_stops_nothing():
 def test_a_fair_trial_trains_to_the_end_past_the_reference_bar_and_the_rungs():
     import dataclasses
 
-    from objectives.fair_share import CHOSEN_BY, FAIR
+    from studies.attrs import CHOSEN_BY, FAIR
     from objectives.metrics import Metrics
     from objectives.study import make_pruner
     from objectives.trial import EpochReporter, TrialSettings

@@ -3,7 +3,7 @@ import optuna
 from optuna.trial import TrialState
 
 from objectives.study import ReferenceQueue, enqueue_hand_designs
-from objectives.trial import BASELINE_ATTR
+from studies.attrs import BASELINE_ATTR
 from search_space.baselines import hand_designs
 from search_space.space import SearchSpace
 

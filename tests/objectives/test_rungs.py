@@ -3,9 +3,11 @@ import optuna
 import pytest
 
 from objectives.metrics import Metrics
-from objectives.rungs import UNJUDGED_ATTR, Curve, Judgement, RungPruner, judge, rung_points, stops_at
+from studies.attrs import UNJUDGED_ATTR
+from objectives.rungs import Curve, Judgement, RungPruner, judge, rung_points, stops_at
 from objectives.study import make_pruner
-from objectives.trial import BASELINE_ATTR, EpochReporter, TrialSettings
+from studies.attrs import BASELINE_ATTR
+from objectives.trial import EpochReporter, TrialSettings
 
 HAND = [1.0, 2.0, 3.0, 30.0, 35.0, 40.0]  # two good hand designs, one fair, three collapsed (as on the shared data)
 

@@ -3,12 +3,13 @@ only where the cap allows them."""
 import optuna
 from optuna.trial import TrialState
 
-from objectives.fair_share import CHOSEN_BY
+from studies.attrs import CHOSEN_BY
 from objectives.study import ReferenceQueue, StartingPoint
-from objectives.trial import BASELINE_ATTR
+from studies.attrs import BASELINE_ATTR
 from search_space.size import weight_bytes
 from search_space.space import SearchSpace, trial_params
-from search_space.start import STARTING, STARTING_POINT, starting_points
+from studies.attrs import STARTING
+from search_space.start import STARTING_POINT, starting_points
 
 SPACE = SearchSpace.for_cap(80 * 1024)
 

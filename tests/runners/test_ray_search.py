@@ -9,8 +9,8 @@ import pytest
 from optuna.trial import TrialState
 
 from objectives import study as study_module
-from objectives.study_reader import finished
-from objectives.trial import SEEDS_ATTR
+from studies.reader import finished
+from studies.attrs import SEEDS_ATTR
 from runners import search
 from runners.ray_search import StudyDriver, ray_environment
 from tests.runners.test_search import TRIAL_ATTRS

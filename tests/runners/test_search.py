@@ -16,8 +16,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from objectives.study_reader import finished
-from objectives.trial import SEEDS_ATTR, TrialDiverged
+from studies.reader import finished
+from studies.attrs import SEEDS_ATTR
+from objectives.trial import TrialDiverged
 from runners import search
 from search_space.space import trial_params
 from search_space.config import Config

@@ -1,4 +1,4 @@
-"""objectives/study_reader.py: the rules every reader of a study shares, on hand-made trials."""
+"""studies/reader.py: the rules every reader of a study shares, on hand-made trials."""
 from __future__ import annotations
 
 import itertools
@@ -12,8 +12,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from objectives.study_reader import (DEFAULT_MAX_BYTES, StudyNotFound, best_feasible, is_feasible, is_usable,
-                                   pareto_ranks, read_study, study_cap, trial_error, trial_weight_bytes)
+from studies.reader import (DEFAULT_MAX_BYTES, StudyNotFound, best_feasible, is_feasible, is_usable, pareto_ranks,
+                            read_study, study_cap, trial_error, trial_weight_bytes)
 
 ROOT = Path(__file__).resolve().parents[2]
 CAP = 80 * 1024
@@ -153,6 +153,6 @@ def test_the_default_cap_is_the_searchs():
 
 
 def test_importing_the_reader_does_not_import_torch():
-    code = "import objectives.study_reader, sys; assert 'torch' not in sys.modules, 'torch was imported'"
+    code = "import studies.reader, sys; assert 'torch' not in sys.modules, 'torch was imported'"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

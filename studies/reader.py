@@ -1,11 +1,11 @@
 """The rules for reading a search study, each written once: a trial's error and exact size, whether it is
 usable and feasible, the best feasible trial, Pareto ranks, and opening a storage to read it.
 
-The search's progress lines, ``runners/export.py`` and the analysis all call these, so that they agree on
+The search's progress lines, the export (``shipping.export``) and the analysis all call these, so that they agree on
 which trial is "the best within the cap". Importing this module never imports torch (the search's code
 does; a report or an export of a finished study should not have to).
 
-    from objectives.study_reader import best_feasible, read_study, study_cap
+    from studies.reader import best_feasible, read_study, study_cap
     study = read_study("sqlite:///optuna.db", None)  # None: the storage's only study
     best = best_feasible(study.get_trials(deepcopy=False), study_cap(study))
 """
@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search_space.config import BYTES_PER_KB, DEFAULT_MAX_KB  # torch-free, unlike search_space.size
+from studies.attrs import CONFIG, DIVERGED, MAX_BYTES, STATUS, UNUSABLE_STATUSES, VAL_MEAN_PX, WEIGHT_BYTES, WEIGHTS
 
+T = TypeVar("T")
 DEFAULT_MAX_BYTES = DEFAULT_MAX_KB * BYTES_PER_KB  # the search's default cap: search_space.size.max_bytes()
-# Statuses the runner writes for a trial that has no result to stand on, whatever its Optuna state.
-UNUSABLE_STATUSES = ("diverged", "oversize")
-RECEPTIVE_FIELD_ATTR = "receptive_field"  # [height, width] px that can move a heatmap's centre (search_space.receptive)
 
 
 class StudyNotFound(ValueError):
@@ -57,36 +56,36 @@ def read_study(storage: str, name: str | None) -> optuna.Study:
 
 def study_cap(study: optuna.Study) -> int:
     """The study's size cap in bytes of weights (the search records it; older studies used the default)."""
-    return int(study.user_attrs.get("max_bytes", DEFAULT_MAX_BYTES))
+    return int(study.user_attrs.get(MAX_BYTES, DEFAULT_MAX_BYTES))
 
 
 def study_weights(study: optuna.Study) -> str:
     """How the study's cap counts weights, "float32" or "int8" (the search records it; older studies: float32)."""
-    return str(study.user_attrs.get("weights", "float32"))
+    return str(study.user_attrs.get(WEIGHTS, "float32"))
 
 
 def trial_error(trial: FrozenTrial) -> float:
     """Validation mean pixel error: the first objective (in both kinds of study), else the ``val_mean_px``
     attribute (a trial stopped early has no objective value), else inf."""
-    value = trial.values[0] if trial.values else trial.user_attrs.get("val_mean_px")
+    value = trial.values[0] if trial.values else trial.user_attrs.get(VAL_MEAN_PX)
     return float(value) if value is not None else math.inf
 
 
 def trial_weight_bytes(trial: FrozenTrial) -> int | None:
     """Exact bytes of the deployed weights; None when the trial records neither its size nor its config."""
-    size = trial.user_attrs.get("weight_bytes")
-    if size is None and "config" in trial.user_attrs:
+    size = trial.user_attrs.get(WEIGHT_BYTES)
+    if size is None and CONFIG in trial.user_attrs:
         # Only for trials that predate the attribute: measuring builds the model, so torch loads here, lazily.
         from search_space.config import Config
         from search_space.size import measure
 
-        size = measure(Config.from_dict(trial.user_attrs["config"])).weight_bytes
+        size = measure(Config.from_dict(trial.user_attrs[CONFIG])).weight_bytes
     return None if size is None else int(size)
 
 
 def is_usable(trial: FrozenTrial) -> bool:
     """Trained to the end with a result: COMPLETE, neither diverged nor oversize, and a finite error."""
-    return (trial.state == TrialState.COMPLETE and trial.user_attrs.get("status") not in UNUSABLE_STATUSES
+    return (trial.state == TrialState.COMPLETE and trial.user_attrs.get(STATUS) not in UNUSABLE_STATUSES
             and math.isfinite(trial_error(trial)))
 
 
@@ -100,10 +99,12 @@ def is_feasible(trial: FrozenTrial, max_bytes: int) -> bool:
     return is_usable(trial) and within_cap(trial, max_bytes)
 
 
-def best_feasible(trials: Iterable[FrozenTrial], max_bytes: int) -> FrozenTrial | None:
-    """The feasible trial with the lowest error; ties go to the smaller one, then to the earlier one."""
-    return min((t for t in trials if is_feasible(t, max_bytes)),
-               key=lambda t: (trial_error(t), trial_weight_bytes(t), t.number), default=None)
+def best_feasible(items: Iterable[T], max_bytes: int, trial_of: Callable[[T], FrozenTrial] = lambda t: t) -> T | None:
+    """The feasible trial with the lowest error; ties go to the smaller one, then to the earlier one. ``items`` may
+    be trials or rows that hold one (``trial_of`` finds it: the analysis passes its ``TrialRow``s)."""
+    return min((item for item in items if is_feasible(trial_of(item), max_bytes)),
+               key=lambda item: (trial_error(trial_of(item)), trial_weight_bytes(trial_of(item)), trial_of(item).number),
+               default=None)
 
 
 def pareto_ranks(points: Sequence[Sequence[float]]) -> list[int]:
@@ -151,6 +152,6 @@ def finished(study: optuna.Study) -> int:
     """
     return sum(
         t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        or (t.state == TrialState.FAIL and t.user_attrs.get("status") == "diverged")
+        or (t.state == TrialState.FAIL and t.user_attrs.get(STATUS) == DIVERGED)
         for t in study.get_trials(deepcopy=False)
     )
