@@ -18,8 +18,8 @@ import plotly.graph_objects as go
 from scipy.stats import spearmanr
 
 from analysis.figures import family_colour, log_ticks, message_figure
-from objectives.fair_share import BATCH_BINS, MIN_COMPLETE, batch_bin
 from analysis.study_data import StudyInfo, TrialRow, full_budget, row_trial
+from search_engine.fair_share import BATCH_BINS, MIN_COMPLETE, batch_bin
 from studies.reader import best_feasible
 
 MIN_GROUP = MIN_COMPLETE  # the search's fair exploration fills every group to this many

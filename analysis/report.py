@@ -25,15 +25,15 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from cli.paths import DEFAULT_STORAGE, check_out_dir, check_storage, sqlite_path
-from cli.args import OneLineParser
-from cli.exits import run
 from analysis.figures import history_figure, importance_figure, pareto_figure
 from analysis.importances import MIN_TRIALS, param_importances
 from analysis.png import write_png
 from analysis.questions import answer_all, progress_sentence
 from analysis.study_data import StudyInfo, TrialRow, read_trials, row_trial, study_info
 from analysis.verdicts import Twice, TwiceRow, answer_twice, stale_note
+from cli.args import OneLineParser
+from cli.exits import run
+from cli.paths import DEFAULT_STORAGE, check_out_dir, check_storage, sqlite_path
 from deploy.atomic import write_text
 from studies.reader import StudyNotFound, best_feasible, read_study
 

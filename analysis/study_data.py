@@ -18,8 +18,8 @@ from datetime import datetime
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from studies.reader import BYTES_PER_KB, is_feasible, study_cap, trial_error, trial_weight_bytes
 from studies.attrs import RECEPTIVE_FIELD_ATTR, UNUSABLE_STATUSES
+from studies.reader import BYTES_PER_KB, is_feasible, study_cap, trial_error, trial_weight_bytes
 
 METRICS = ("val_mean_px", "val_median_px", "val_pck1", "val_pck2", "val_pck3", "val_heatmap_mse")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from cli.exits import UserError, run
 from cli.args import doc_parser, non_negative_int, positive_int
+from cli.exits import UserError, run
 from search_space.config import BYTES_PER_KB
 
 BATCHES = (1, 32)

@@ -66,3 +66,18 @@ def add_data_argument(parser: argparse.ArgumentParser, help: str, required: bool
     parser.add_argument("--data", action="append", type=Path, required=required, metavar="DIR|FILE.json",
                         help=help + "; again for more sources")
 
+
+
+class _Teams(argparse.Action):
+    """Joins ``--val-teams tuwr amz`` and ``--val-teams tuwr,amz`` (and a mix) into one list of team names."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [team for value in values for team in value.split(",") if team.strip()])
+
+
+def add_val_teams_argument(parser, help: str, optional_value: bool = False) -> None:
+    """``--val-teams``, read the same way by every command: teams space- or comma-separated (``--val-teams tuwr,amz``
+    and ``--val-teams tuwr amz`` are one list, ``["tuwr", "amz"]``); None when the flag is not given. With
+    ``optional_value`` the flag may stand alone (``[]``: a frame split instead of the command's default)."""
+    parser.add_argument("--val-teams", nargs="*" if optional_value else "+", action=_Teams, default=None,
+                        metavar="TEAM", help=help)

@@ -33,23 +33,23 @@ from pathlib import Path
 
 import torch
 
+from cli.args import add_data_argument, at_least, doc_parser, non_negative_float, non_negative_int, positive_int
+from cli.exits import run
+from cli.paths import check_out_dir
 from cones.load import describe_sources, load_data, source_list, source_record
 from cones.replay import load_replay
 from cones.types import ConeSet
 from deploy.atomic import replacing, write_json
 from deploy.onnx_export import OversizeError, export_onnx
 from deploy.packaged import PACKAGED_DIR, REPLAY_FILE, notice, packaged_dir
-from objectives.adapt import MIN_CROPS, AdaptResult, AdaptSettings, cross_validated_offset, fine_tune, mean_offset
 from objectives.heatmaps import inference_name, parse_inference
-from objectives.quantize import prepare
 from objectives.recipe import RECIPES
-from cli.args import add_data_argument, at_least, doc_parser, non_negative_float, non_negative_int, positive_int
-from cli.paths import check_out_dir
-from cli.exits import run
-from runners.retrain import check_agreement
-from search_space.config import Config
+from search_space.config import BYTES_PER_KB, Config
 from search_space.registry import create_model
-from search_space.size import BYTES_PER_KB, measure
+from search_space.size import measure
+from shipping.adapt import MIN_CROPS, AdaptResult, AdaptSettings, cross_validated_offset, fine_tune, mean_offset
+from shipping.agreement import check_agreement
+from shipping.quantize import prepare
 
 # Without shared crops to mix in, the pull towards the shipped weights. Mixing shared crops in is the
 # default because it adapted better (docs/decisions.md); the penalty is the fallback with neither the shared

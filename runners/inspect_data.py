@@ -22,12 +22,12 @@ import argparse
 import sys
 from collections import Counter
 
+from cli.args import add_data_argument, doc_parser, non_negative_float
+from cli.exits import run
 from cones.coco import DEFAULT_MARGIN
 from cones.load import load_export, merge_sources
 from cones.supervisely import LAYOUT
 from cones.types import DEFAULT_SIZE, ConeSet
-from cli.args import add_data_argument, doc_parser, non_negative_float
-from cli.exits import run
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -26,14 +26,14 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from cli.args import add_data_argument, doc_parser, positive_int
+from cli.exits import UserError, run
+from cli.paths import input_path
 from cones.load import describe_sources, load_data
 from cones.replay import REPLAY_CROPS, REPLAY_SEED, save_replay, select_replay
 from deploy.atomic import replacing, write_json, write_text
 from deploy.exported import ExportedModel
 from deploy.packaged import CARD_FILE, HELDOUT_FILE, PACKAGED_DIR, REPLAY_FILE, model_card, read_json
-from cli.exits import UserError, run
-from cli.args import add_data_argument, doc_parser, positive_int
-from cli.paths import input_path
 
 FILES = ("model.onnx", "model.pt", "metrics.json")
 

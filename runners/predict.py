@@ -28,12 +28,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cli.args import doc_parser, positive_float, positive_int
+from cli.exits import UserError, run
+from cli.paths import check_out_dir
 from deploy.atomic import replacing, write_json
 from deploy.exported import ExportedModel
 from deploy.packaged import notice, packaged_dir
-from cli.exits import UserError, run
-from cli.paths import check_out_dir
-from cli.args import doc_parser, positive_float, positive_int
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # One colour per keypoint in canonical order (RGB): right flank warm, top magenta, left flank cool.

@@ -7,7 +7,7 @@ U-Net that, trained on three teams' cameras, beats the original study's hand des
 study holds a good model within minutes, and TPE, which counts it among its start-up trials, searches from
 there. Its ``chosen_by`` says "starting point". It passes successive halving's rungs (it is there for its
 result; the reference bar still stops it if it is hopeless on the user's data), and no other trial is judged
-against it (``objectives.rungs``, ``objectives.trial.reference_bar``): a design tuned elsewhere is not a draw
+against it (``search_engine.rungs``, ``search_engine.trial.reference_bar``): a design tuned elsewhere is not a draw
 from the sampler, and as a peer it stopped nearly every early trial (in a 200-trial study on the shared data the
 best stayed the starting point itself). Why: docs/decisions.md, "The first hour".
 

@@ -18,7 +18,8 @@ from typing import Callable, Iterable, Sequence, TypeVar
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search_space.config import BYTES_PER_KB, DEFAULT_MAX_KB  # torch-free, unlike search_space.size
+from search_space.cap import within  # torch-free, unlike search_space.size
+from search_space.config import BYTES_PER_KB, DEFAULT_MAX_KB
 from studies.attrs import CONFIG, DIVERGED, MAX_BYTES, STATUS, UNUSABLE_STATUSES, VAL_MEAN_PX, WEIGHT_BYTES, WEIGHTS
 
 T = TypeVar("T")
@@ -90,8 +91,8 @@ def is_usable(trial: FrozenTrial) -> bool:
 
 
 def within_cap(trial: FrozenTrial, max_bytes: int) -> bool:
-    size = trial_weight_bytes(trial)
-    return size is not None and size <= max_bytes
+    """The cap rule (``search_space.cap.within``) on the trial's recorded size."""
+    return within(trial_weight_bytes(trial), max_bytes)
 
 
 def is_feasible(trial: FrozenTrial, max_bytes: int) -> bool:
@@ -103,7 +104,8 @@ def best_feasible(items: Iterable[T], max_bytes: int, trial_of: Callable[[T], Fr
     """The feasible trial with the lowest error; ties go to the smaller one, then to the earlier one. ``items`` may
     be trials or rows that hold one (``trial_of`` finds it: the analysis passes its ``TrialRow``s)."""
     return min((item for item in items if is_feasible(trial_of(item), max_bytes)),
-               key=lambda item: (trial_error(trial_of(item)), trial_weight_bytes(trial_of(item)), trial_of(item).number),
+               key=lambda item: (trial_error(trial_of(item)), trial_weight_bytes(trial_of(item)),
+                                 trial_of(item).number),
                default=None)
 
 

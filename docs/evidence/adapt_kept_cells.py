@@ -5,10 +5,10 @@ import sys, json; sys.path.insert(0, '.')
 import numpy as np, torch
 from pathlib import Path
 from benchmarks.adapt_curve import read_model, labelled_and_test
-from objectives.heldout_runs import run_path
-from objectives.adapt import keypoint_errors, _train, AdaptSettings, fine_tune
 from cones.load import load_data
+from objectives.heldout_runs import run_path
 from search_space.registry import create_model, memory_format
+from shipping.adapt import keypoint_errors, _train, AdaptSettings, fine_tune
 torch.set_num_threads(2)
 cfg, recipe, _ = read_model(Path('runs/ship-model-60'))
 data = load_data('../shared/cones_dataset'); did = data.fingerprint()

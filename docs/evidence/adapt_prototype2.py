@@ -11,13 +11,13 @@ from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from benchmarks.adapt_curve import read_model, labelled_and_test
-from objectives.heldout_runs import run_path
-from objectives.adapt import mean_offset, keypoint_errors, pixel_errors, _train_mode_with_frozen_statistics
-from objectives.train import heatmap_loss, predict_keypoints
 from cones.augment import augment
 from cones.load import load_data
 from cones.splits import split
+from objectives.heldout_runs import run_path
+from objectives.train import heatmap_loss, predict_keypoints
 from search_space.registry import create_model, memory_format
+from shipping.adapt import mean_offset, keypoint_errors, pixel_errors, _train_mode_with_frozen_statistics
 
 STEPS, EVERY = 300, 20
 

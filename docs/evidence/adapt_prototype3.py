@@ -9,12 +9,12 @@ from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from benchmarks.adapt_curve import read_model, labelled_and_test
-from objectives.heldout_runs import run_path
-from objectives.adapt import mean_offset, keypoint_errors, pixel_errors, _train_mode_with_frozen_statistics
-from objectives.train import heatmap_loss, predict_keypoints
 from cones.augment import augment
 from cones.load import load_data
+from objectives.heldout_runs import run_path
+from objectives.train import heatmap_loss, predict_keypoints
 from search_space.registry import create_model, memory_format
+from shipping.adapt import mean_offset, keypoint_errors, pixel_errors, _train_mode_with_frozen_statistics
 
 def run(model, cfg, train, test, shared, aug, seed, inference, steps, cosine, every):
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)

@@ -9,11 +9,12 @@ import pytest
 from optuna.trial import TrialState
 
 import runners.ablate as ablate
-from objectives.ablation import variants
-from objectives.train import train as real_train
 from cli.exits import run
+from objectives.train import train as real_train
+from search_engine.ablation import variants
+from search_space.cap import max_bytes
 from search_space.config import Config
-from search_space.size import max_bytes, measure
+from search_space.size import measure
 
 BEST = Config(family="unet", width=4, depth=2, head="softmax", batch_size=8)
 FAST = ["--epochs", "1", "--seeds", "1", "--threads", "1"]
@@ -158,9 +159,9 @@ def test_a_continued_ablation_must_keep_its_setting(searched, capsys):
     assert "is an ablation" in fails(capsys, "--study", "search-ablation", "--storage", searched)
 
 
-def without_interactions(best: Config, cap: int):
-    """``objectives.ablation.variants`` as it was before the interaction variants."""
-    found, skipped = variants(best, cap)
+def without_interactions(best: Config, cap: int, weights: str = "float32"):
+    """``search_engine.ablation.variants`` as it was before the interaction variants."""
+    found, skipped = variants(best, cap, weights)
     return [v for v in found if v.decision != "interaction"], skipped
 
 

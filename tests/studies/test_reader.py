@@ -146,7 +146,7 @@ def test_read_study_needs_a_name_when_the_storage_holds_several(tmp_path):
 
 
 def test_the_default_cap_is_the_searchs():
-    from search_space.size import max_bytes
+    from search_space.cap import max_bytes
 
     assert DEFAULT_MAX_BYTES == max_bytes()
     assert study_cap(optuna.create_study()) == DEFAULT_MAX_BYTES

@@ -3,9 +3,10 @@ competitors (objectives/rungs.py has the rule's own tests)."""
 import optuna
 
 from objectives.metrics import Metrics
-from objectives.study import make_pruner
+from search_engine.settings import TrialSettings
+from search_engine.study import make_pruner
+from search_engine.trial import EpochReporter
 from studies.attrs import BASELINE_ATTR
-from objectives.trial import EpochReporter, TrialSettings
 
 SETTINGS = TrialSettings(max_bytes=80 * 1024, max_epochs=9, rungs="epochs")
 

@@ -3,7 +3,7 @@
 Points are (error at the rung in px, size in KB), both minimised; the trial's own point comes first."""
 import pytest
 
-from objectives.trial import pareto_rung_stop
+from search_engine.trial import pareto_rung_stop
 
 # Three peers on a chain, each worse in both than the one before: fronts 0, 1, 2.
 CHAIN = [(1.0, 10.0), (2.0, 20.0), (3.0, 30.0)]

@@ -2,10 +2,10 @@
 import optuna
 from optuna.trial import TrialState
 
-from objectives.study import ReferenceQueue, enqueue_hand_designs
-from studies.attrs import BASELINE_ATTR
+from search_engine.reference import ReferenceQueue, enqueue_hand_designs
 from search_space.baselines import hand_designs
 from search_space.space import SearchSpace
+from studies.attrs import BASELINE_ATTR
 
 SPACE = SearchSpace.for_cap(80 * 1024)
 

@@ -25,29 +25,21 @@ Every value a decision is changed to comes from the search space (``search_space
 A variant over the cap is left out, with the reason, as is an interaction variant whose config another
 variant already has.
 
-The verdict: a change is better (or worse) when its mean over seeds is lower (higher) than the best's mean over
-the same seeds by more than the combined spread, sqrt(sd_best^2 + sd_variant^2) of the sample standard
-deviations over seeds (the spread of the difference of two single runs), else "cannot tell at this spread";
-one seed has no spread to judge by.
+The runs' table and its verdict: ``studies.ablation``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import numpy as np
+from search_space.cap import fits
+from search_space.config import HEADS, OPTIMIZERS, Config
+from search_space.space import LR_RANGE, MAX_WIDTH, MIN_WIDTH
+from studies.ablation import BATCH_SIZES, BEST
 
-from studies.reader import is_usable, trial_error
-from search_space.config import BYTES_PER_KB, HEADS, OPTIMIZERS, Config
-from search_space.space import BATCH_SIZE_RANGE, LR_RANGE, MAX_WIDTH, MIN_WIDTH
-from studies.attrs import SEED_ATTR, VARIANT_ATTR
 
-BEST = "best"
 DECISIONS = ("family", "batch_norm", "head", "batch_size", "optimizer", "interaction")
 INTERACTION_FAMILIES = ("resnet", "unet")  # the families "batch norm helps U-Net more than ResNet" compares
-# The space's smallest batch and the original study's (the hand designs trained with Config's default).
-BATCH_SIZES = (BATCH_SIZE_RANGE[0], Config.batch_size)
 
 
 @dataclass(frozen=True)
@@ -58,29 +50,29 @@ class Variant:
     config: Config
 
 
-def variants(best: Config, max_bytes: int) -> tuple[list[Variant], list[tuple[str, str]]]:
+def variants(best: Config, max_bytes: int, weights: str = "float32") -> tuple[list[Variant], list[tuple[str, str]]]:
     """The best itself first, then one variant per other value of each decision, in ``DECISIONS`` order (the
     two-decision ``interaction`` ones last); and (name, reason) of the variants left out (over the cap, no width
-    of the family fits it, or an interaction variant with the config of another)."""
+    of the family fits it, or an interaction variant with the config of another). Sizes and the cap count
+    ``weights``, the study's format."""
     from search_space.registry import searched_families
-    from search_space.size import weight_bytes
 
-    target = min(weight_bytes(best), max_bytes)
+    target = min(fits(best, max_bytes, weights).size.weight_bytes, max_bytes)
     found: list[Variant | tuple[str, str]] = [Variant(BEST, BEST, "the best config itself", best)]
     for family in searched_families():
         if family != best.family:
-            found.append(family_variant(best, family, target, max_bytes))
+            found.append(family_variant(best, family, target, max_bytes, weights))
     found.append(_one(best, "batch_norm", not best.batch_norm, f"batch norm {'off' if best.batch_norm else 'on'}"))
     found += [head_variant(best, head) for head in HEADS if head != best.head]
     found += [batch_variant(best, size) for size in BATCH_SIZES if size != best.batch_size]
     found += [_one(best, "optimizer", name, f"optimizer {name}") for name in OPTIMIZERS if name != best.optimizer]
-    found += interaction_variants(best, target, max_bytes)
+    found += interaction_variants(best, target, max_bytes, weights)
     kept, skipped = [], []
     for item in found:
         if isinstance(item, tuple):
             skipped.append(item)
-        elif weight_bytes(item.config) > max_bytes:
-            skipped.append((item.name, f"{weight_bytes(item.config)} weight bytes > cap {max_bytes}"))
+        elif not (fit := fits(item.config, max_bytes, weights)).ok:
+            skipped.append((item.name, fit.reason))
         elif item.decision == "interaction" and any(v.config == item.config for v in kept):
             twin = next(v.name for v in kept if v.config == item.config)
             skipped.append((item.name, f"the same config as {twin}"))
@@ -89,7 +81,8 @@ def variants(best: Config, max_bytes: int) -> tuple[list[Variant], list[tuple[st
     return kept, skipped
 
 
-def interaction_variants(best: Config, target: int, max_bytes: int) -> list[Variant | tuple[str, str]]:
+def interaction_variants(best: Config, target: int, max_bytes: int,
+                         weights: str = "float32") -> list[Variant | tuple[str, str]]:
     """The two-decision variants (the module docstring says which and why), or (name, why not) where the
     variant they build on cannot be made."""
     flipped = not best.batch_norm
@@ -99,7 +92,7 @@ def interaction_variants(best: Config, target: int, max_bytes: int) -> list[Vari
     for family in INTERACTION_FAMILIES:
         if family == best.family:  # the best and the batch_norm variant have both settings already
             continue
-        base = family_variant(best, family, target, max_bytes)
+        base = family_variant(best, family, target, max_bytes, weights)
         if isinstance(base, tuple):
             found.append((f"{base[0]}+{also}", base[1]))
         else:
@@ -117,12 +110,12 @@ def _one(best: Config, decision: str, value, change: str, **also) -> Variant:
     return Variant(f"{decision}={value}", decision, change, best.replace(**{decision: value}, **also))
 
 
-def family_variant(best: Config, family: str, target: int, max_bytes: int) -> Variant | tuple[str, str]:
+def family_variant(best: Config, family: str, target: int, max_bytes: int,
+                   weights: str = "float32") -> Variant | tuple[str, str]:
     """``family`` at about ``target`` bytes, or (name, why not): at the depth nearest the best's that has a
     width within ``target``, the widest such width; if no depth has one, the family's smallest model within
-    ``max_bytes``."""
+    ``max_bytes``; bytes in ``weights``."""
     from search_space.registry import families, get_family
-    from search_space.size import weight_bytes
 
     spec = get_family(family)
     # Every family's own knobs at their defaults (the best's may be another family's), the new family's in range.
@@ -130,22 +123,20 @@ def family_variant(best: Config, family: str, target: int, max_bytes: int) -> Va
     knobs.update({name: min(max(getattr(Config, name), low), high) for name, (low, high) in spec.knobs.items()})
     depths = sorted(range(spec.depths[0], spec.depths[1] + 1), key=lambda depth: (abs(depth - best.depth), depth))
     bases = [best.replace(family=family, depth=depth, width=MIN_WIDTH, **knobs) for depth in depths]
-    cfg = next((found for found in map(lambda base: widest_within(base, target), bases) if found), None)
+    cfg = next((found for found in map(lambda base: widest_within(base, target, weights), bases) if found), None)
     if cfg is None:
-        cfg = min(bases, key=weight_bytes)
-        if weight_bytes(cfg) > max_bytes:
+        cfg = min(bases, key=lambda base: fits(base, max_bytes, weights).size.weight_bytes)
+        if not fits(cfg, max_bytes, weights).ok:
             return f"family={family}", f"no {family} model fits the cap of {max_bytes} bytes"
     extra = "".join(f" {knob} {value}" for knob, value in knobs.items() if knob in spec.knobs)
     return Variant(f"family={family}", "family", f"{family} w{cfg.width} d{cfg.depth}{extra}", cfg)
 
 
-def widest_within(base: Config, limit: int) -> Config | None:
+def widest_within(base: Config, limit: int, weights: str = "float32") -> Config | None:
     """``base`` at the widest width of the space whose weights fit in ``limit`` bytes; None if none does."""
-    from search_space.size import weight_bytes
-
     widest = None
     for width in range(MIN_WIDTH, MAX_WIDTH + 1):  # bytes grow with the width: stop at the first too wide
-        if weight_bytes(base.replace(width=width)) > limit:
+        if not fits(base.replace(width=width), limit, weights).ok:
             break
         widest = base.replace(width=width)
     return widest
@@ -177,98 +168,3 @@ def select(found: Sequence[Variant], wanted: str | None) -> list[Variant]:
         raise ValueError(f"--variants {unknown[0]!r} is not a decision or variant of this ablation; known: "
                          + ", ".join(known))
     return [v for v in found if v.name == BEST or v.name in items or v.decision in items]
-
-
-def finished_runs(trials: Iterable) -> dict[tuple[str, int], float | None]:
-    """(variant, seed) -> held-out mean px of each finished run of an ablation study, None for a run that
-    diverged; a pair run twice (a retried run) keeps its first result."""
-    runs: dict[tuple[str, int], float | None] = {}
-    for trial in sorted(trials, key=lambda t: t.number):
-        key = (trial.user_attrs.get(VARIANT_ATTR), trial.user_attrs.get(SEED_ATTR))
-        if key[0] is None or key in runs:
-            continue
-        if is_usable(trial):
-            runs[key] = trial_error(trial)
-        elif trial.user_attrs.get("status") == "diverged":
-            runs[key] = None
-    return runs
-
-
-def spread(errors: Sequence[float]) -> float | None:
-    """Sample standard deviation over seeds; None for fewer than two."""
-    return float(np.std(errors, ddof=1)) if len(errors) > 1 else None
-
-
-def table(chosen: Sequence[Variant], runs: dict[tuple[str, int], float | None], seeds: Sequence[int]) -> list[dict]:
-    """One row per variant (the best first): its runs over ``seeds``, mean and spread, the difference to the
-    best's mean over the same seeds and the verdict."""
-    from search_space.size import measure
-
-    best = {s: runs.get((BEST, s)) for s in seeds}
-    rows = []
-    for variant in chosen:
-        mine = {s: runs[(variant.name, s)] for s in seeds if (variant.name, s) in runs}
-        errors = [e for e in mine.values() if e is not None]
-        common = [s for s, e in mine.items() if e is not None and best.get(s) is not None]
-        row = {"variant": variant.name, "decision": variant.decision, "change": variant.change,
-               "config": variant.config.to_dict(), "weight_bytes": measure(variant.config).weight_bytes,
-               "seeds": sorted(mine), "errors_px": [mine[s] for s in sorted(mine)], "diverged": len(mine) - len(errors),
-               "mean_px": float(np.mean(errors)) if errors else None, "std_px": spread(errors),
-               "min_px": min(errors, default=None), "max_px": max(errors, default=None)}
-        row.update(compare([mine[s] for s in common], [best[s] for s in common]))
-        row["verdict"] = verdict(row, variant.name == BEST)
-        rows.append(row)
-    return rows
-
-
-def compare(mine: list[float], best: list[float]) -> dict:
-    """The difference of means over the seeds both ran, relative to the best's, and the combined spread."""
-    if not mine:
-        return {"common_seeds": 0, "diff_px": None, "relative": None, "combined_spread_px": None}
-    diff = float(np.mean(mine) - np.mean(best))
-    spreads = [spread(mine), spread(best)]
-    combined = math.hypot(*spreads) if None not in spreads else None
-    return {"common_seeds": len(mine), "diff_px": diff, "relative": diff / float(np.mean(best)),
-            "combined_spread_px": combined}
-
-
-def verdict(row: dict, is_best: bool) -> str:
-    if not row["seeds"]:
-        return "not run"
-    if row["mean_px"] is None:
-        return "worse: diverged on every seed"
-    if is_best:
-        return "the reference"
-    if row["diff_px"] is None:
-        return "cannot tell: the best has no run on the same seeds"
-    if row["combined_spread_px"] is None:
-        return "cannot tell: one seed has no spread"
-    if abs(row["diff_px"]) <= row["combined_spread_px"]:
-        return "cannot tell at this spread"
-    return "better" if row["diff_px"] < 0 else "worse"
-
-
-def format_table(rows: Sequence[dict]) -> str:
-    """The table a person reads: change, size, runs, mean +- spread, min-max, against the best, verdict."""
-    width = name_width(rows)
-    lines = [f"{'variant':<{width}} {'change':<44} {'KB':>5} {'runs':>4} {'mean px':>8} {'sd':>6} {'min-max':>13} "
-             f"{'vs best':>15}  verdict"]
-    for row in rows:
-        mean = _px(row["mean_px"], 8)
-        sd = _px(row["std_px"], 6)
-        span = f"{row['min_px']:.3f}-{row['max_px']:.3f}" if row["min_px"] is not None else "-"
-        against = (f"{row['diff_px']:+.3f} ({row['relative']:+.1%})" if row["diff_px"] is not None
-                   and row["variant"] != BEST else "")
-        runs = f"{len(row['seeds'])}" + (f" ({row['diverged']} diverged)" if row["diverged"] else "")
-        lines.append(f"{row['variant']:<{width}} {row['change'][:44]:<44} {row['weight_bytes'] / BYTES_PER_KB:5.1f} "
-                     f"{runs:>4} {mean} {sd} {span:>13} {against:>15}  {row['verdict']}")
-    return "\n".join(lines)
-
-
-def name_width(rows: Sequence[dict]) -> int:
-    """The variant column's width: the longest name ("family=resnet+batch_norm=False"), at least 18."""
-    return max([18] + [len(row["variant"]) for row in rows])
-
-
-def _px(value: float | None, width: int) -> str:
-    return f"{value:{width}.3f}" if value is not None else f"{'-':>{width}}"

@@ -5,7 +5,7 @@
         --storage postgresql+psycopg://nas:SECRET@db-host/nas                # a Ray cluster (README, "Scaling out")
 
 The driver (this process) is the only one that touches the Optuna study; Ray workers only train. What Tune
-calls (the trainable, the searcher, the stopper, the callback) is ``runners/tune_hooks.py``; Ray is imported only
+calls (the trainable, the searcher, the stopper, the callback) is ``search_engine/tune_hooks.py``; Ray is imported only
 in ``run_on_ray``, once ``ray_environment`` has set Ray's options, so importing this module changes nothing.
 
 - ``StudyDriver.suggest`` asks the study for a trial (queued hand designs come first), samples its config
@@ -41,18 +41,20 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import optuna
 from optuna.trial import TrialState
 
 from cones.types import ConeSet
 from objectives.metrics import Metrics
-from studies.reader import finished
 from objectives.train import TrainResult
-from studies.attrs import INTERRUPTED
-from objectives.trial import (EpochReporter, TrialDiverged, TrialSettings, confirm_below, confirmed, int8_scored,
-                              record_result, record_size)
+from search_engine.confirm import confirm_below, confirmed
+from search_engine.settings import TrialSettings
+from search_engine.trial import EpochReporter, TrialDiverged, int8_scored, record_result, record_size
 from search_space.space import SearchSpace, sample_config
+from studies.attrs import CRASHED, INTERRUPTED, RAY_TRIAL, STATUS, REASON, WORKER
+from studies.reader import finished
 
 # Ray's defaults that a search does not want: a `uv run` runtime environment, usage statistics sent
 # over the network, Tune's boxed console output, and Tune's own Ctrl-C handler (which tells the user to
@@ -64,7 +66,6 @@ RAY_ENV = {
     "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
 REASON_CHARS = 600  # a user attribute the dashboard shows in a table cell
-FINISHED = "finished"  # StudyDriver.suggest: no trial will follow (Tune's Searcher.FINISHED)
 
 
 def ray_environment() -> None:
@@ -90,7 +91,7 @@ def run_on_ray(study: optuna.Study, storage, settings: TrialSettings, space: Sea
     import ray
     from ray import tune
 
-    from runners.tune_hooks import Record, Search, Stop, run_trial
+    from search_engine.tune_hooks import Record, Search, Stop, run_trial
 
     threads = settings.threads or 1
     started_ray = not ray.is_initialized()
@@ -149,6 +150,8 @@ class _Running:
 class StudyDriver:
     """The driver's side of the search: the study's only writer (see the module docstring)."""
 
+    FINISHED: ClassVar[str] = "finished"  # suggest: no trial will follow (Tune's Searcher.FINISHED)
+
     study: optuna.Study
     storage: object
     settings: TrialSettings
@@ -178,14 +181,14 @@ class StudyDriver:
     # --- Tune's side: what to run next, a result, the end of a trial ---
 
     def suggest(self, tune_id: str) -> dict | str | None:
-        """The next trial's config, None (not now: running trials may still fail) or ``FINISHED``."""
+        """The next trial's config, None (not now: running trials may still fail) or ``StudyDriver.FINISHED``."""
         while True:
             if self.interrupted or self.broken:
-                return FINISHED
+                return self.FINISHED
             if self.timeout is not None and time.monotonic() - self.started > self.timeout:
-                return FINISHED
+                return self.FINISHED
             if self.done >= self.target:
-                return FINISHED
+                return self.FINISHED
             if self.done + len(self.running) >= self.target:
                 return None
             trial = self._ask()
@@ -195,7 +198,7 @@ class StudyDriver:
             except optuna.TrialPruned:  # oversize: recorded, never scheduled
                 self._tell(trial, TrialState.PRUNED)
                 continue
-            trial.set_user_attr("ray_trial", tune_id)
+            trial.set_user_attr(RAY_TRIAL, tune_id)
             self.running[tune_id] = _Running(trial, size.kb, EpochReporter(trial, self.settings, size.kb))
             return {"trial": trial.number, "config": cfg.to_dict(),
                     "confirm_below": confirm_below(trial, self.settings)}
@@ -212,7 +215,7 @@ class StudyDriver:
         if epoch is None or epoch <= len(run.reporter.history):  # Tune repeats the last result at the end
             return False
         if run.last is None:
-            run.trial.set_user_attr("worker", f"{result.get('hostname', '?')}:{result.get('pid', '?')}")
+            run.trial.set_user_attr(WORKER, f"{result.get('hostname', '?')}:{result.get('pid', '?')}")
         run.last = result
         run.stopped = bool(run.reporter(epoch, _metrics(result), result.get("train_seconds")))
         return run.stopped
@@ -300,8 +303,8 @@ class StudyDriver:
         return trial
 
     def _fail(self, run: _Running, status: str, reason: str) -> None:
-        run.trial.set_user_attr("status", status)
-        run.trial.set_user_attr("reason", reason[:REASON_CHARS])
+        run.trial.set_user_attr(STATUS, status)
+        run.trial.set_user_attr(REASON, reason[:REASON_CHARS])
         self._tell(run.trial, TrialState.FAIL)
 
     def _tell(self, trial: optuna.Trial, state: TrialState, value=None) -> None:

@@ -8,15 +8,16 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from studies.reader import best_feasible, finished, is_feasible, trial_error, within_cap
-from studies.attrs import BASELINE_ATTR, SEEDS_ATTR
 from search_space.config import BYTES_PER_KB
+from search_space.registry import describe_knobs
+from studies.attrs import BASELINE_ATTR, DIVERGED, OVERSIZE, SEEDS_ATTR, STATUS, STOPPED
+from studies.reader import best_feasible, finished, is_feasible, trial_error, within_cap
 
 
 def describe_config(cfg: dict) -> str:
-    parts = [f"{cfg['family']} w{cfg['width']} d{cfg['depth']}"]
-    if cfg["family"] == "mobile":
-        parts.append(f"x{cfg['expand']}")
+    """One trial's config as its progress line shows it: "mobile w15 d3 x2 bn sigmoid sgd lr 1.4e-04 bs 11" (a
+    family's own knobs as its file labels them: ``register_family(..., labels=...)``)."""
+    parts = [f"{cfg['family']} w{cfg['width']} d{cfg['depth']}", *describe_knobs(cfg)]
     parts.append("bn" if cfg["batch_norm"] else "no-bn")
     parts.append(cfg["head"] + ("/ce" if cfg.get("loss") == "ce" else ""))
     parts.append(f"{cfg['optimizer']} lr {cfg['lr']:.1e} bs {cfg['batch_size']}")
@@ -52,8 +53,8 @@ class Progress:
 
     def line(self, trial: FrozenTrial) -> str:
         attrs = trial.user_attrs
-        state = {"oversize": "OVERSIZE", "stopped": "STOPPED", "diverged": "DIVERGED"}.get(
-            attrs.get("status"), trial.state.name)
+        state = {OVERSIZE: "OVERSIZE", STOPPED: "STOPPED", DIVERGED: "DIVERGED"}.get(attrs.get(STATUS),
+                                                                                    trial.state.name)
         text = f"#{trial.number:<4} {state:<8} "
         if "config" in attrs:
             text += f"{describe_config(attrs['config']):<58} {attrs['weight_bytes'] / BYTES_PER_KB:5.1f} KB"
@@ -75,7 +76,7 @@ def summary(study: optuna.Study, max_bytes: int, storage_url: str) -> str:
     """The closing table: best trial (or the Pareto set), the hand designs, and the export command."""
     trials = study.get_trials(deepcopy=False)
     count = {s: sum(t.state == s for t in trials) for s in TrialState}
-    oversize = sum(t.user_attrs.get("status") == "oversize" for t in trials)
+    oversize = sum(t.user_attrs.get(STATUS) == OVERSIZE for t in trials)
     lines = [
         f"study {study.study_name!r}: {len(trials)} trials: {count[TrialState.COMPLETE]} complete, "
         f"{count[TrialState.PRUNED] - oversize} stopped early, {oversize} over the size cap, "
@@ -126,7 +127,7 @@ def milestones(trials: list[FrozenTrial], best: FrozenTrial, max_epochs: int | N
     run and the rerun that continued it does not count."""
     lines = []
     trained = [t for t in trials if t.state.is_finished() and "epochs" in t.user_attrs
-               and t.user_attrs.get("status") != "oversize"]
+               and t.user_attrs.get(STATUS) != OVERSIZE]
     if max_epochs and trained:
         again = [t for t in trained if SEEDS_ATTR in t.user_attrs]  # a new best's second seed: a whole run more
         budget = (len(trained) + len(again)) * max_epochs

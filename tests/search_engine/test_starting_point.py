@@ -3,13 +3,12 @@ only where the cap allows them."""
 import optuna
 from optuna.trial import TrialState
 
-from studies.attrs import CHOSEN_BY
-from objectives.study import ReferenceQueue, StartingPoint
-from studies.attrs import BASELINE_ATTR
+from search_engine.queues import StartingPoint
+from search_engine.reference import ReferenceQueue
 from search_space.size import weight_bytes
 from search_space.space import SearchSpace, trial_params
-from studies.attrs import STARTING
 from search_space.start import STARTING_POINT, starting_points
+from studies.attrs import BASELINE_ATTR, CHOSEN_BY, STARTING
 
 SPACE = SearchSpace.for_cap(80 * 1024)
 
@@ -85,8 +84,9 @@ def test_no_trial_is_judged_against_the_starting_point():
     import dataclasses
 
     from objectives.metrics import Metrics
-    from objectives.study import make_pruner
-    from objectives.trial import EpochReporter, TrialSettings, reference_bar
+    from search_engine.study import make_pruner
+    from search_engine.trial import EpochReporter, reference_bar
+    from search_engine.settings import TrialSettings
 
     settings = TrialSettings(max_bytes=81920, max_epochs=6)
     behind = dataclasses.replace(Metrics.failed(), mean_px=40.0)  # 20-40x behind the other trial every epoch
@@ -130,8 +130,9 @@ def test_a_starting_point_passes_the_rungs_but_not_the_reference_bar():
     import dataclasses
 
     from objectives.metrics import Metrics
-    from objectives.study import make_pruner
-    from objectives.trial import HOPELESS_FACTOR, SETTLE_EPOCHS, EpochReporter, TrialSettings
+    from search_engine.study import make_pruner
+    from search_engine.trial import HOPELESS_FACTOR, SETTLE_EPOCHS, EpochReporter
+    from search_engine.settings import TrialSettings
 
     settings = TrialSettings(max_bytes=81920, max_epochs=6)
     peer = [2.0, 1.0, 1.0, 1.0, 1.0, 1.0]  # a sampled trial's curve

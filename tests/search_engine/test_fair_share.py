@@ -4,10 +4,10 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-from objectives.fair_share import (BATCH_ENDS, EVERY, MIN_COMPLETE, FairShare, batch_bin, bin_middle, group_counts,
-                                   groups, next_cell)
-from studies.attrs import CHOSEN_BY, FAIR
+from search_engine.fair_share import (BATCH_ENDS, EVERY, MIN_COMPLETE, FairShare, batch_bin, bin_middle, group_counts,
+                                      groups, next_cell)
 from search_space.config import HEADS
+from studies.attrs import CHOSEN_BY, FAIR
 
 
 def full_trial(family: str, batch_norm: bool, head: str, epochs: int = 4, **attrs) -> optuna.trial.FrozenTrial:

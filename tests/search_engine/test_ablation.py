@@ -6,13 +6,14 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import objectives.ablation as ablation
-from objectives.ablation import (BATCH_SIZES, BEST, DECISIONS, Variant, finished_runs, select, table, variants,
-                                 verdict, widest_within)
+import search_engine.ablation as ablation
+from search_engine.ablation import DECISIONS, Variant, select, variants, widest_within
+from search_space.cap import max_bytes
 from search_space.config import HEADS, OPTIMIZERS, Config
 from search_space.registry import searched_families
-from search_space.size import max_bytes, weight_bytes
+from search_space.size import weight_bytes
 from search_space.space import LR_RANGE
+from studies.ablation import BATCH_SIZES, BEST, finished_runs, table, verdict
 
 CAP = max_bytes(80)
 BESTS = {

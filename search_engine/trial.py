@@ -1,6 +1,6 @@
 """The thin adapter between an Optuna trial and ``train``: trial -> config -> size check -> train ->
 report / prune -> user attributes (in an int8 study, the trained model is quantized after training and scored
-int8: ``int8_metrics``).
+int8: ``int8_metrics``; a new best is confirmed with a second seed: ``search_engine.confirm``).
 
 Every path through a trial leaves the same record (``record_size``, ``record_result``) so the dashboard, the
 analysis and the export read one format whoever ran the trial (the in-process runner or a Ray worker).
@@ -10,25 +10,25 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
 
 import optuna
-from optuna.trial import TrialState
 
-from cones.augment import AugmentConfig
 from cones.types import ConeSet
 from objectives.metrics import Metrics
-from objectives.quantize import post_training
-from studies.attrs import SECONDS_ATTR
-from objectives.rungs import competes, epoch_rungs
-from studies.reader import pareto_ranks
 from objectives.train import TrainResult, evaluate, train
-from search_space.config import Config
+from search_engine.confirm import confirm_below, confirmed, confirms
+from search_engine.rungs import competes, epoch_rungs
+from search_engine.settings import TrialSettings
+from search_space.cap import fits
+from search_space.config import BYTES_PER_KB, Config
 from search_space.receptive import receptive_field
-from search_space.size import BYTES_PER_KB, measure
 from search_space.space import SearchSpace, sample_config
-from studies.attrs import (BASELINE_ATTR, CHOSEN_BY, FAIR, HAND_DESIGN, INTERRUPTED, RECEPTIVE_FIELD_ATTR, SAMPLER,
-                           SEEDS_ATTR, STARTING)
+from shipping.quantize import post_training
+from studies.attrs import (BASELINE_ATTR, CHOSEN_BY, CONFIG, DIVERGED, EPOCHS, FAIR, FAMILY, HAND_DESIGN, HISTORY,
+                           INTERRUPTED, MACS, OVERSIZE, PARAMS, REASON, RECEPTIVE_FIELD_ATTR, SAMPLER, SECONDS_ATTR,
+                           STARTING, STATUS, STOPPED, STOPPED_BY, TRAIN_SECONDS, VAL_FLOAT32_MEAN_PX, WEIGHT_BYTES)
+from studies.reader import pareto_ranks
+
 
 # The reference bar (single objective): from epoch SETTLE_EPOCHS on, any trial, a hand design included, stops
 # when its error is more than HOPELESS_FACTOR times the best error another trial had at the same epoch.
@@ -39,45 +39,6 @@ SETTLE_EPOCHS = 2
 
 class TrialDiverged(RuntimeError):
     """The loss became NaN or infinite: the trial is recorded FAIL with the reason and the study goes on."""
-
-
-@dataclass(frozen=True)
-class TrialSettings:
-    """What every trial of one study shares."""
-
-    max_bytes: int
-    max_epochs: int
-    objectives: tuple[str, ...] = ("error",)  # or ("error", "size")
-    seed: int = 0
-    threads: int | None = None
-    reduction_factor: int = 3  # rungs at 1, 3, 9, ... epochs (the pruner and the multi-objective rule)
-    augmentation: AugmentConfig = field(default_factory=AugmentConfig)
-    reference_bar: bool = True  # stop settled trials (``reference_bar``); off with --no-early-stopping
-    weights: str = "float32"  # what the cap counts and the score measures: "int8" quantizes each trained trial
-    # Successive halving's rungs: "epochs" or "seconds" (objectives.rungs: early trials judged against the hand
-    # designs), or "optuna" (Optuna's SuccessiveHalvingPruner, the rule before issue 16). Why epochs:
-    # docs/decisions.md, "The first hour".
-    rungs: str = "epochs"
-    # A trial that beats the study's best is trained again with the next seed and scored by the two seeds' mean
-    # (``confirm_below``), so the best is not one seed's luck; off with --no-confirm. Why: docs/decisions.md,
-    # "The first hour".
-    confirm: bool = True
-    # Validation on several teams scores the mean of the per-team errors (each camera counts once, not by its crop
-    # count); search sets it when --val-teams names more than one team.
-    val_by_team: bool = False
-
-    @property
-    def multi_objective(self) -> bool:
-        return len(self.objectives) > 1
-
-
-def directions(objectives: tuple[str, ...]) -> list[str]:
-    return ["minimize"] * len(objectives)
-
-
-def metric_names(objectives: tuple[str, ...]) -> list[str]:
-    names = {"error": "val_mean_px", "size": "weight_kb"}
-    return [names[o] for o in objectives]
 
 
 class Objective:
@@ -101,8 +62,8 @@ class Objective:
                 result = confirmed(trial, result, second, self.settings.seed)
         except KeyboardInterrupt:
             # Optuna records the trial FAIL; say why, as the Ray runner does for the trials it stops.
-            trial.set_user_attr("status", INTERRUPTED)
-            trial.set_user_attr("reason", "the search was interrupted (Ctrl-C or SIGTERM)")
+            trial.set_user_attr(STATUS, INTERRUPTED)
+            trial.set_user_attr(REASON, "the search was interrupted (Ctrl-C or SIGTERM)")
             raise
         return record_result(trial, result, self.settings, size.kb)
 
@@ -110,7 +71,7 @@ class Objective:
 def int8_metrics(result: TrainResult, cfg: Config, settings: TrialSettings, train_set: ConeSet,
                  val_set: ConeSet) -> Metrics:
     """An int8 study's score of a trial trained to the end: its float model quantized after training (calibrated
-    on training crops, ``objectives.quantize.post_training``), on the validation set. The cheapest honest int8
+    on training crops, ``shipping.quantize.post_training``), on the validation set. The cheapest honest int8
     figure: a calibration pass and an evaluation, seconds, against minutes of quantization-aware epochs."""
     return evaluate(post_training(result.model, cfg, train_set, seed=settings.seed), cfg, val_set,
                     by_team=settings.val_by_team)
@@ -120,23 +81,8 @@ def int8_scored(trial, result: TrainResult, int8: Metrics) -> TrainResult:
     """The result an int8 trial records: its value and ``val_*`` figures are the int8 model's, the float model's
     error stays in ``val_float32_mean_px``, and the learning curve (``history``, what early stopping compared)
     stays float."""
-    trial.set_user_attr("val_float32_mean_px", result.metrics.mean_px)
+    trial.set_user_attr(VAL_FLOAT32_MEAN_PX, result.metrics.mean_px)
     return dataclasses.replace(result, metrics=int8)
-
-
-def confirm_below(trial: optuna.Trial, settings: TrialSettings) -> float | None:
-    """The error a trial must beat to be trained again with the next seed: the best complete trial's value (a first
-    trial always is). None where no trial is: a hand design (the reference, scored as the original study did), a
-    multi-objective or int8 study, or ``settings.confirm`` off."""
-    if (not settings.confirm or settings.multi_objective or settings.weights != "float32"
-            or BASELINE_ATTR in trial.user_attrs):
-        return None
-    return min((t.value for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
-               default=math.inf)
-
-
-def confirms(result: TrainResult, below: float | None) -> bool:
-    return below is not None and result.status == "ok" and result.metrics.mean_px < below
 
 
 def train_trial(cfg: Config, train_set: ConeSet, val_set: ConeSet, settings: TrialSettings, seed_offset: int = 0,
@@ -153,33 +99,16 @@ def train_second_seed(cfg: Config, train_set: ConeSet, val_set: ConeSet, setting
     return train_trial(cfg, train_set, val_set, settings, seed_offset=1)
 
 
-def confirmed(trial: optuna.Trial, first: TrainResult, second: TrainResult, seed: int) -> TrainResult:
-    """A trial scored with two seeds: its ``val_*`` figures are the two runs' means (each seed's error in
-    ``val_mean_px_by_seed``), its training seconds their sum, its learning curve the first seed's. A second run
-    that diverges makes the trial diverged: a config that diverges on one seed in two is no model to ship."""
-    trial.set_user_attr(SEEDS_ATTR, [first.metrics.mean_px, second.metrics.mean_px])
-    seconds = first.train_seconds + second.train_seconds
-    if second.status != "ok":
-        reason = f"seed {seed + 1}: {second.reason} (seed {seed}: {first.metrics.mean_px:.3f} px)"
-        return dataclasses.replace(first, status=second.status, reason=reason, metrics=second.metrics,
-                                   train_seconds=seconds)
-    return dataclasses.replace(first, metrics=mean_metrics(first.metrics, second.metrics), train_seconds=seconds)
-
-
-def mean_metrics(a: Metrics, b: Metrics) -> Metrics:
-    return Metrics(*((tuple((x + y) / 2 for x, y in zip(u, v)) if isinstance(u, tuple) else (u + v) / 2)
-                     for u, v in zip(dataclasses.astuple(a), dataclasses.astuple(b))))
-
-
 def size_attrs(cfg: Config, max_bytes: int, weights: str = "float32") -> tuple[dict, object]:
     """The record of a candidate's config and exact size in ``weights`` (and, over the cap, its oversize status),
     and the size: what ``record_size`` stores on a trial and what a hand design that cannot be sampled is recorded
     with."""
-    size = measure(cfg, weights=weights)
-    attrs = {"config": cfg.to_dict(), "family": cfg.family, "weight_bytes": size.weight_bytes,
-             "params": size.params, "macs": size.macs, RECEPTIVE_FIELD_ATTR: list(receptive_field(cfg))}
-    if size.weight_bytes > max_bytes:
-        attrs.update(status="oversize", reason=f"{size.weight_bytes} weight bytes > cap {max_bytes}")
+    fit = fits(cfg, max_bytes, weights)
+    size = fit.size
+    attrs = {CONFIG: cfg.to_dict(), FAMILY: cfg.family, WEIGHT_BYTES: size.weight_bytes, PARAMS: size.params,
+             MACS: size.macs, RECEPTIVE_FIELD_ATTR: list(receptive_field(cfg))}
+    if not fit.ok:
+        attrs.update({STATUS: OVERSIZE, REASON: fit.reason})
     return attrs, size
 
 
@@ -190,21 +119,21 @@ def record_size(trial: optuna.Trial, cfg: Config, max_bytes: int, weights: str =
         attrs[CHOSEN_BY] = HAND_DESIGN if BASELINE_ATTR in trial.user_attrs else SAMPLER
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
-    if size.weight_bytes > max_bytes:
+    if attrs.get(STATUS) == OVERSIZE:
         raise optuna.TrialPruned(f"oversize: {size.weight_bytes} bytes > {max_bytes}")
     return size
 
 
 def record_result(trial: optuna.Trial, result: TrainResult, settings: TrialSettings, kb: float):
-    trial.set_user_attr("epochs", result.epochs)
-    trial.set_user_attr("train_seconds", round(result.train_seconds, 2))
-    trial.set_user_attr("history", result.history)
-    trial.set_user_attr("status", result.status)
-    if result.status == "diverged":
-        trial.set_user_attr("reason", result.reason)
+    trial.set_user_attr(EPOCHS, result.epochs)
+    trial.set_user_attr(TRAIN_SECONDS, round(result.train_seconds, 2))
+    trial.set_user_attr(HISTORY, result.history)
+    trial.set_user_attr(STATUS, result.status)
+    if result.status == DIVERGED:
+        trial.set_user_attr(REASON, result.reason)
         raise TrialDiverged(result.reason)
     record_metrics(trial, result.metrics)
-    if result.status == "stopped":
+    if result.status == STOPPED:
         raise optuna.TrialPruned(f"stopped early after epoch {result.epochs}")
     error = result.metrics.mean_px
     return (error, kb) if settings.multi_objective else error
@@ -243,7 +172,7 @@ class EpochReporter:
         just before training started)."""
         self.history.append(metrics.mean_px)
         self.seconds.append(round(time.monotonic() - self.started if seconds is None else seconds, 2))
-        self.trial.set_user_attr("history", self.history)
+        self.trial.set_user_attr(HISTORY, self.history)
         self.trial.set_user_attr(SECONDS_ATTR, self.seconds)
         if epoch >= self.settings.max_epochs:
             # Trained to the end: complete, whatever a pruner would say about the last rung.
@@ -255,7 +184,7 @@ class EpochReporter:
             bar = (reference_bar(metrics.mean_px, epoch, self.trial.number, self.trial.study.get_trials(deepcopy=False))
                    if self.settings.reference_bar and not self.fair else None)
             if bar is not None:
-                self.trial.set_user_attr("stopped_by", bar)
+                self.trial.set_user_attr(STOPPED_BY, bar)
                 return True
             # should_prune is what records a trial's value at a rung, so an exempt trial must not call it.
             return False if self.exempt else self.trial.should_prune()

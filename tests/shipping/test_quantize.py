@@ -10,10 +10,10 @@ import torch
 from cones.augment import AugmentConfig
 from cones.splits import split
 from cones.synthetic import make_synthetic
-from objectives.quantize import post_training, prepare, quantize
 from objectives.train import evaluate, train
 from search_space.config import Config
 from search_space.int8 import quantized_convs
+from shipping.quantize import post_training, prepare, quantize
 
 CFG = Config(family="unet", width=6, depth=3, batch_norm=True, head="softmax", loss="ce", batch_size=16, lr=3e-3)
 
@@ -69,6 +69,6 @@ def test_zero_epochs_is_post_training_quantization(trained, data):
 
 
 def test_quantize_imports_neither_optuna_nor_ray():
-    code = "import sys, objectives.quantize; print('optuna' in sys.modules, 'ray' in sys.modules)"
+    code = "import sys, shipping.quantize; print('optuna' in sys.modules, 'ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == \
         ["False", "False"]

@@ -3,11 +3,11 @@ import optuna
 import pytest
 
 from objectives.metrics import Metrics
-from studies.attrs import UNJUDGED_ATTR
-from objectives.rungs import Curve, Judgement, RungPruner, judge, rung_points, stops_at
-from objectives.study import make_pruner
-from studies.attrs import BASELINE_ATTR
-from objectives.trial import EpochReporter, TrialSettings
+from search_engine.rungs import Curve, Judgement, RungPruner, judge, rung_points, stops_at
+from search_engine.settings import TrialSettings
+from search_engine.study import make_pruner
+from search_engine.trial import EpochReporter
+from studies.attrs import BASELINE_ATTR, UNJUDGED_ATTR
 
 HAND = [1.0, 2.0, 3.0, 30.0, 35.0, 40.0]  # two good hand designs, one fair, three collapsed (as on the shared data)
 

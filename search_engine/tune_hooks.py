@@ -1,11 +1,13 @@
-"""What Ray Tune calls during a search on Ray (``runners/ray_search.py``): the trainable that runs in a worker,
+"""What Ray Tune calls during a search on Ray (``search_engine.ray_driver``): the trainable that runs in a worker,
 and the searcher, stopper and callback that pass Tune's events to the driver (``StudyDriver``), the study's only
-writer. Importing it imports Ray: ``run_on_ray`` does, after ``ray_environment``.
+writer. Importing it imports Ray: ``run_on_ray`` does, after ``ray_environment``. It never imports the driver's
+module (the driver is handed in), so the two import one way: the driver imports this.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ray import tune
 from ray.tune import Callback
@@ -14,9 +16,13 @@ from ray.tune.stopper import Stopper
 
 from cones.types import ConeSet
 from objectives.metrics import Metrics
-from objectives.trial import TrialSettings, confirms, int8_metrics, train_second_seed, train_trial
-from runners.ray_search import FINISHED, StudyDriver
+from search_engine.confirm import confirms
+from search_engine.settings import TrialSettings
+from search_engine.trial import int8_metrics, train_second_seed, train_trial
 from search_space.config import Config
+
+if TYPE_CHECKING:  # only for the annotations: the driver's module imports this one, not the other way
+    from search_engine.ray_driver import StudyDriver
 
 
 def run_trial(config: dict, train_set: ConeSet, val_set: ConeSet, settings: TrialSettings) -> None:
@@ -52,7 +58,7 @@ class Search(Searcher):
 
     def suggest(self, trial_id: str):
         config = self.driver.suggest(trial_id)
-        return Searcher.FINISHED if config == FINISHED else config
+        return Searcher.FINISHED if config == self.driver.FINISHED else config
 
     def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
         pass  # recorded by Record, which also sees the error

@@ -5,7 +5,7 @@ import optuna
 import tqdm.std
 from optuna.trial import TrialState, create_trial
 
-from objectives.progress import Progress, milestones, search_minutes
+from search_engine.progress import Progress, milestones, search_minutes
 
 
 class Clock:
@@ -113,7 +113,7 @@ def test_search_time_counts_parallel_trials_once():
 
 
 def test_the_reference_bar_stops_a_trial_far_behind_another_at_the_same_epoch():
-    from objectives.trial import HOPELESS_FACTOR, SETTLE_EPOCHS, reference_bar
+    from search_engine.trial import HOPELESS_FACTOR, SETTLE_EPOCHS, reference_bar
 
     good = optuna.trial.create_trial(value=2.0, user_attrs={"history": [6.0, 4.0, 2.0]})
     good.number = 0
@@ -129,7 +129,8 @@ def test_without_early_stopping_the_reference_bar_stops_nothing():
     import dataclasses
 
     from objectives.metrics import Metrics
-    from objectives.trial import EpochReporter, TrialSettings
+    from search_engine.trial import EpochReporter
+    from search_engine.settings import TrialSettings
 
     study = optuna.create_study()
     study.add_trial(optuna.trial.create_trial(value=1.0, user_attrs={"history": [2.0, 1.0, 1.0]}))
@@ -147,8 +148,9 @@ def test_a_fair_trial_trains_to_the_end_past_the_reference_bar_and_the_rungs():
 
     from studies.attrs import CHOSEN_BY, FAIR
     from objectives.metrics import Metrics
-    from objectives.study import make_pruner
-    from objectives.trial import EpochReporter, TrialSettings
+    from search_engine.study import make_pruner
+    from search_engine.trial import EpochReporter
+    from search_engine.settings import TrialSettings
 
     settings = TrialSettings(max_bytes=81920, max_epochs=6)
     study = optuna.create_study(pruner=make_pruner(settings))

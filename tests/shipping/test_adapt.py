@@ -1,4 +1,4 @@
-"""objectives.adapt: a fine-tune on a few crops of an invented team, with its own camera (another colour
+"""shipping.adapt: a fine-tune on a few crops of an invented team, with its own camera (another colour
 pipeline) and its own labelling convention (some keypoints shifted), learns most of the shift and beats
 subtracting each keypoint's mean offset; a fine-tune that only hurts keeps the shipped weights."""
 from __future__ import annotations
@@ -12,10 +12,10 @@ from cones.augment import AugmentConfig
 from cones.splits import split
 from cones.synthetic import make_synthetic
 from cones.types import ConeSet
-from objectives.adapt import AdaptSettings, fine_tune, frame_folds, keypoint_errors, mean_offset
 from objectives.heatmaps import decode
 from objectives.train import predict_heatmaps, train
 from search_space.config import Config
+from shipping.adapt import AdaptSettings, fine_tune, frame_folds, keypoint_errors, mean_offset
 
 pytestmark = pytest.mark.slow
 SIZE = (24, 32)  # half-size crops: a usable base model in seconds (the networks are fully convolutional)

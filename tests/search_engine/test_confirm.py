@@ -9,8 +9,9 @@ from optuna.trial import TrialState, create_trial
 
 from objectives.metrics import Metrics
 from objectives.train import TrainResult
+from search_engine.confirm import confirm_below, confirmed, confirms
+from search_engine.settings import TrialSettings
 from studies.attrs import BASELINE_ATTR, SEEDS_ATTR
-from objectives.trial import TrialSettings, confirm_below, confirmed, confirms
 
 SETTINGS = TrialSettings(max_bytes=80 * 1024, max_epochs=12)
 

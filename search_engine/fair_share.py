@@ -26,10 +26,10 @@ import itertools
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives.trial_queue import TrialQueue
+from search_engine.queues import TrialQueue
 from search_space.config import HEADS
 from search_space.space import BATCH_SIZE_RANGE
-from studies.attrs import BASELINE_ATTR, CHOSEN_BY, FAIR
+from studies.attrs import BASELINE_ATTR, CHOSEN_BY, DIVERGED, FAIR, STATUS
 
 MIN_COMPLETE = 3  # analysis.questions.MIN_GROUP: a group with fewer is "too few to say"
 EVERY = 3  # at most every third trial is chosen by the rule
@@ -97,7 +97,7 @@ def group_counts(trials: list[FrozenTrial], max_epochs: int) -> dict[tuple, int]
     for trial in trials:
         fair = trial.user_attrs.get(CHOSEN_BY) == FAIR
         full = ((trial.state == TrialState.COMPLETE and trial.user_attrs.get("epochs") == max_epochs)
-                or (fair and trial.state == TrialState.FAIL and trial.user_attrs.get("status") == "diverged"))
+                or (fair and trial.state == TrialState.FAIL and trial.user_attrs.get(STATUS) == DIVERGED))
         pending = fair and trial.state in (TrialState.WAITING, TrialState.RUNNING)
         choices = _choices(trial)
         if (full or pending) and choices is not None:

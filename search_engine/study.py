@@ -1,10 +1,11 @@
-"""Open (or continue) a study: storage with heartbeats, sampler, pruner, the hand designs, the note.
+"""Open (or continue) a study: storage with heartbeats, sampler, pruner, the note.
 
-Shared by the in-process runner and the Ray runner so both write the same study.
+Shared by the in-process runner and the Ray driver so both write the same study. What queues trials into it:
+``search_engine.reference`` (the hand designs), ``search_engine.queues`` (the starting points) and
+``search_engine.fair_share``.
 """
 from __future__ import annotations
 
-import copy
 import os
 import sys
 import time
@@ -13,18 +14,13 @@ import warnings
 import optuna
 import sqlalchemy.exc
 from optuna.storages import RetryHeartbeatStaleTrialCallback
-from optuna.trial import TrialState
 
-from search_space.baselines import hand_designs
+from search_engine.rungs import RungPruner
+from search_engine.settings import TrialSettings, directions, metric_names
+from search_engine.storage import SearchStorage, safe_url, storage_error
 from search_space.config import BYTES_PER_KB
-from search_space.space import SearchSpace, trial_params
-from search_space.start import starting_points
-from studies.attrs import BASELINE_ATTR, CHOSEN_BY, HAND_DESIGN, REUSED_ATTR, STARTING
-from objectives.trial_queue import TrialQueue
-from objectives.rungs import RungPruner
-from objectives.storage import SearchStorage, safe_url, storage_error
 from studies.reader import study_weights
-from objectives.trial import TrialSettings, directions, metric_names, size_attrs
+
 
 SAMPLERS = ("tpe", "random", "nsga2")
 
@@ -32,7 +28,7 @@ SAMPLERS = ("tpe", "random", "nsga2")
 def open_storage(url: str, heartbeat_interval: int = 30) -> SearchStorage:
     """An RDB storage whose trials beat a heartbeat: a trial whose process was killed is marked FAIL when a
     search next starts (after ``2 x heartbeat_interval`` without a beat) and retried as a new trial. A lost
-    server connection is retried (``objectives.storage``)."""
+    server connection is retried (``search_engine.storage``)."""
     if url.startswith("sqlite"):
         # Several processes may write one SQLite file (dashboard, a second runner): wait for the lock
         # rather than failing at once.
@@ -125,7 +121,7 @@ class SeededNSGAIISampler(PerTrialSeed, optuna.samplers.NSGAIISampler):
 
 def make_pruner(settings: TrialSettings, early_stopping: bool = True) -> optuna.pruners.BasePruner:
     if not early_stopping or settings.multi_objective:
-        # Multi-objective studies stop trials with objectives.trial.pareto_rung_stop instead.
+        # Multi-objective studies stop trials with search_engine.trial.pareto_rung_stop instead.
         return optuna.pruners.NopPruner()
     # Successive halving (asynchronous, one bracket): at each rung a trial goes on only if it is in the best
     # third of the trials that reached it. Why this rule and not Hyperband or a stricter factor:
@@ -160,122 +156,6 @@ def open_study(storage: SearchStorage, name: str, settings: TrialSettings, sampl
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(metric_names(settings.objectives))
     return study
-
-
-# What makes two studies' hand-design runs the same run (the training seed, data and split decide it; the weight
-# format decides the score).
-SAME_RUN = ("data", "split", "max_epochs", "seed", "max_bytes", "objectives", "weights")
-
-
-def reference_donors(study: optuna.Study) -> dict[str, optuna.trial.FrozenTrial]:
-    """Hand designs that another study in the same storage already ran to a result under the same data,
-    split, epoch budget, seed, cap and weight format, by name; each trial carries ``reused_from`` (where it ran)."""
-    mine = _same_run(study.user_attrs)
-    if None in mine.values():
-        return {}
-    found: dict[str, optuna.trial.FrozenTrial] = {}
-    for summary in optuna.get_all_study_summaries(study._storage, include_best_trial=False):
-        if summary.study_name == study.study_name or summary.directions != study.directions:
-            continue
-        if _same_run(summary.user_attrs) != mine:
-            continue
-        other = optuna.load_study(study_name=summary.study_name, storage=study._storage)
-        for trial in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-            name = trial.user_attrs.get(BASELINE_ATTR)
-            if name and name not in found and REUSED_ATTR not in trial.user_attrs:
-                trial = copy.deepcopy(trial)
-                trial.user_attrs[REUSED_ATTR] = f"study {summary.study_name} trial {trial.number}"
-                found[name] = trial
-    return found
-
-
-def _same_run(attrs: dict) -> dict:
-    # Studies from before the weight format was recorded were float32.
-    return {key: attrs.get(key, "float32" if key == "weights" and "max_bytes" in attrs else None) for key in SAME_RUN}
-
-
-def enqueue_hand_designs(study: optuna.Study, space: SearchSpace, all_now: bool = True) -> dict[str, int]:
-    """Enqueue the original study's designs that the study does not hold yet (with ``all_now=False`` none: they
-    are left to ``ReferenceQueue``, which runs them beside the search). A design whose family has no model
-    within the cap at all cannot be sampled (the family is not among the space's choices): it is recorded
-    PRUNED ``oversize`` at once, as the search records any candidate over the cap. A design another study of
-    the storage already ran the same way (``reference_donors``) is copied instead, with ``reused_from`` saying
-    where it ran. Returns how many were enqueued, left pending, recorded oversize and reused."""
-    counts = {"enqueued": 0, "pending": 0, "oversize": 0, "reused": 0}
-    donors = reference_donors(study)
-    for name, cfg in _missing_hand_designs(study).items():
-        if name in donors:  # run already, on the same data, split, budget, seed and cap: copy, do not retrain
-            donor = donors[name]
-            study.add_trial(optuna.trial.create_trial(
-                state=donor.state, values=donor.values, params=donor.params, distributions=donor.distributions,
-                intermediate_values=donor.intermediate_values, user_attrs=donor.user_attrs))
-            counts["reused"] += 1
-        elif cfg.family not in space.families():  # oversize: no model of its family fits
-            attrs, _ = size_attrs(cfg, space.max_bytes, space.weights)
-            study.add_trial(optuna.trial.create_trial(
-                state=TrialState.PRUNED, user_attrs={BASELINE_ATTR: name, CHOSEN_BY: HAND_DESIGN, **attrs}))
-            counts["oversize"] += 1
-        elif all_now:  # a design over the cap is pruned by the trial, before training
-            _enqueue(study, name, cfg)
-            counts["enqueued"] += 1
-        else:
-            counts["pending"] += 1
-    return counts
-
-
-def _missing_hand_designs(study: optuna.Study) -> dict:
-    present = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
-    return {name: cfg for name, cfg in hand_designs().items() if name not in present}
-
-
-def _enqueue(study: optuna.Study, name: str, cfg) -> None:
-    study.enqueue_trial(trial_params(cfg), user_attrs={BASELINE_ATTR: name})
-
-
-class ReferenceQueue(TrialQueue):
-    """The hand designs beside the search: call before each trial is asked for (``maybe_enqueue``, or as an
-    ``optimize`` callback). The next hand design is queued when none is waiting or running and the hand designs
-    have had no more trials than the sampler: with two workers one runs the reference while the other searches;
-    with one they alternate. Stateless (the study says what ran), so a resumed search picks up where it was."""
-
-    def __init__(self, space: SearchSpace, target: int | None = None):
-        self.space, self.target = space, target
-
-    def maybe_enqueue(self, study: optuna.Study) -> str | None:
-        trials = study.get_trials(deepcopy=False)
-        trained = [t for t in trials if BASELINE_ATTR in t.user_attrs and REUSED_ATTR not in t.user_attrs
-                   and t.user_attrs.get("status") != "oversize"]
-        if any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in trained):
-            return None
-        if len(trained) > sum(BASELINE_ATTR not in t.user_attrs for t in trials):
-            return None  # the sampler's turn
-        pending = [(name, cfg) for name, cfg in _missing_hand_designs(study).items()
-                   if cfg.family in self.space.families()]
-        if not pending:
-            return None
-        name, cfg = pending[0]
-        _enqueue(study, name, cfg)
-        return name
-
-
-class StartingPoint(TrialQueue):
-    """A fresh study's first sampled trials are ``search_space.start.starting_points``, one at a time: call before
-    each trial is asked for, after ``ReferenceQueue`` (so with two workers one trains a hand design, the other the
-    starting points). It waits while a trial is queued (the hand designs run first with ``--reference-first``).
-    Nothing is queued once the study holds a trial the sampler chose (a continued study has its own start), nor
-    where a starting point is not in the study's space."""
-
-    def __init__(self, space: SearchSpace, target: int | None = None):
-        self.cfgs, self.target = starting_points(space), target
-
-    def maybe_enqueue(self, study: optuna.Study) -> bool:
-        trials = study.get_trials(deepcopy=False)
-        started = sum(t.user_attrs.get(CHOSEN_BY) == STARTING for t in trials)
-        if (started >= len(self.cfgs) or any(t.state == TrialState.WAITING for t in trials)
-                or any(BASELINE_ATTR not in t.user_attrs and t.user_attrs.get(CHOSEN_BY) != STARTING for t in trials)):
-            return False
-        study.enqueue_trial(trial_params(self.cfgs[started]), user_attrs={CHOSEN_BY: STARTING})
-        return True
 
 
 def describe(study: optuna.Study, settings: TrialSettings, data: str, split: str, val_teams, val_fraction: float,
