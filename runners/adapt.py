@@ -59,6 +59,18 @@ DEFAULT_PENALTY = 0.1
 GUARDS = ("shared", "replay", "penalty")
 
 
+def save_model(out: Path, cfg: Config, result: AdaptResult, weights: str) -> torch.nn.Module:
+    """model.pt of the adapted network (in eval mode, which it returns); ``out`` is new or empty (check_out_dir)."""
+    out.mkdir(parents=True, exist_ok=True)
+    adapted = result.model.eval()
+    state = {k: v.detach().cpu().contiguous() for k, v in adapted.state_dict().items()}
+    # int8: the fake-quantized network is what was fine-tuned (retrain's int8 model.pt holds it under the same key)
+    saved = {"state_dict": state} if weights == "float32" else {"weights": "int8", "int8_state_dict": state}
+    with replacing(out / "model.pt") as tmp:
+        torch.save({"config": cfg.to_dict(), **saved, "metrics": result.after.to_dict()}, tmp)
+    return adapted
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.model is None:
@@ -92,13 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     crude = cross_validated_offset(model, cfg, new, folds=settings.folds, seed=args.seed, **inference)
     report(result, crude)
 
-    out.mkdir(parents=True, exist_ok=True)  # new, or empty (check_out)
-    adapted = result.model.eval()
-    state = {k: v.detach().cpu().contiguous() for k, v in adapted.state_dict().items()}
-    # int8: the fake-quantized network is what was fine-tuned (retrain's int8 model.pt holds it under the same key)
-    saved = {"state_dict": state} if weights == "float32" else {"weights": "int8", "int8_state_dict": state}
-    with replacing(out / "model.pt") as tmp:
-        torch.save({"config": cfg.to_dict(), **saved, "metrics": result.after.to_dict()}, tmp)
+    adapted = save_model(out, cfg, result, weights)
     cap = int(shipped_metrics.get("max_bytes", measure(cfg, weights=weights).weight_bytes))
     try:
         exported = export_onnx(adapted, cfg, out / "model.onnx", max_bytes=cap, weights=weights, **inference)

@@ -164,3 +164,27 @@ def test_a_fair_trial_trains_to_the_end_past_the_reference_bar_and_the_rungs():
         stopped = next((epoch for epoch in range(1, 7) if reporter(epoch, hopeless)), None)
         assert stopped == stops_at
         study.tell(trial, 40.0)
+
+
+def _trial_line(cfg) -> str:
+    study = optuna.create_study()
+    study.add_trial(create_trial(value=1.5, user_attrs={"config": cfg.to_dict(), "weight_bytes": 4096, "epochs": 3,
+                                                        "val_mean_px": 1.5}))
+    return Progress(study, target=2, max_bytes=81_920).line(study.trials[-1])
+
+
+def test_a_new_familys_knob_shows_in_the_trial_line_as_its_file_labels_it(monkeypatch):
+    # docs/adding-a-family.md: the family file's register_family(...) says how its knobs print; progress.py names
+    # no family.
+    from search_space import registry
+    from search_space.config import Config
+
+    registry.families()  # every family file loaded, then a private copy of the registry for this test
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    registry.register_family("tapered", depths=(1, 3), knobs={"expand": (1, 4)}, labels={"expand": "taper {}"})(
+        lambda cfg: None)
+    registry.register_family("plainer", depths=(1, 3), knobs={"expand": (1, 4)})(lambda cfg: None)
+    assert "tapered w5 d2 taper 3 no-bn linear" in _trial_line(Config(family="tapered", width=5, depth=2, expand=3))
+    assert "plainer w5 d2 expand3 no-bn" in _trial_line(Config(family="plainer", width=5, depth=2, expand=3))
+    assert "mobile w5 d2 x3 no-bn" in _trial_line(Config(family="mobile", width=5, depth=2, expand=3))
+    assert "unet w5 d2 no-bn" in _trial_line(Config(family="unet", width=5, depth=2, expand=3))
