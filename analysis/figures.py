@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 from analysis.importances import Importances
 from analysis.pareto import pareto_front
 from analysis.study_data import StudyInfo, TrialRow
-from objectives.study_reader import study_weights
+from studies.reader import study_weights
 
 FAMILY_COLOURS = {"resnet": "#1f77b4", "unet": "#ff7f0e", "mobile": "#2ca02c"}
 OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")

@@ -14,7 +14,7 @@ from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvalu
 from optuna.search_space import intersection_search_space
 from optuna.trial import TrialState
 
-from objectives.study_reader import trial_error
+from studies.reader import trial_error
 
 MIN_TRIALS = 10  # fewer completed trials than this and the ratings are noise
 

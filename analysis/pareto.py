@@ -1,10 +1,10 @@
 """The Pareto set of points to be minimised in both coordinates (error against size, error against MACs), for
-drawing; the dominance rule itself is ``objectives.study_reader.pareto_ranks``, the one the search stops by."""
+drawing; the dominance rule itself is ``studies.reader.pareto_ranks``, the one the search stops by."""
 from __future__ import annotations
 
 from typing import Sequence
 
-from objectives.study_reader import pareto_ranks
+from studies.reader import pareto_ranks
 
 
 def pareto_mask(xs: Sequence[float], ys: Sequence[float]) -> list[bool]:

@@ -18,8 +18,9 @@ import plotly.graph_objects as go
 from scipy.stats import spearmanr
 
 from analysis.figures import family_colour, log_ticks, message_figure
-from objectives.fair_share import BATCH_BINS, MIN_COMPLETE, batch_bin
-from analysis.study_data import StudyInfo, TrialRow, best_feasible, full_budget
+from analysis.study_data import StudyInfo, TrialRow, full_budget, row_trial
+from search_engine.fair_share import BATCH_BINS, MIN_COMPLETE, batch_bin
+from studies.reader import best_feasible
 
 MIN_GROUP = MIN_COMPLETE  # the search's fair exploration fills every group to this many
 COLLAPSE_PCK3 = 0.1  # a run that puts fewer than 10 % of keypoints within 3 px has collapsed
@@ -321,7 +322,7 @@ def answer_all(rows: list[TrialRow], info: StudyInfo) -> list[Answer]:
 def progress_sentence(rows: list[TrialRow], info: StudyInfo) -> str:
     """Would more trials help: how much the best feasible error moved over the last quarter of completed trials."""
     done = sorted((r for r in rows if r.completed_ok), key=lambda r: r.number)
-    best = best_feasible(rows, info.max_bytes)
+    best = best_feasible(rows, info.max_bytes, trial_of=row_trial)
     if best is None:
         return "No completed trial within the size cap yet."
     position = done.index(best) + 1
@@ -330,7 +331,7 @@ def progress_sentence(rows: list[TrialRow], info: StudyInfo) -> str:
     if len(done) < 4 * MIN_GROUP:
         return head + f" Too few completed trials ({len(done)}) to judge whether the search has levelled off."
     cut = done[: len(done) - len(done) // 4]
-    best_before = best_feasible(cut, info.max_bytes)
+    best_before = best_feasible(cut, info.max_bytes, trial_of=row_trial)
     if best_before is None:
         return head + " The best came in the last quarter of completed trials: more trials are likely to help."
     before = best_before.error

@@ -12,7 +12,7 @@ The PNGs are drawn with matplotlib (``analysis.png``), so no browser is needed; 
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("report")
 
 import argparse
@@ -25,15 +25,17 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from runners.cli import DEFAULT_STORAGE, OneLineParser, check_out_dir, check_storage, run, sqlite_path
 from analysis.figures import history_figure, importance_figure, pareto_figure
 from analysis.importances import MIN_TRIALS, param_importances
 from analysis.png import write_png
 from analysis.questions import answer_all, progress_sentence
-from analysis.study_data import StudyInfo, TrialRow, best_feasible, read_trials, study_info
+from analysis.study_data import StudyInfo, TrialRow, read_trials, row_trial, study_info
 from analysis.verdicts import Twice, TwiceRow, answer_twice, stale_note
+from cli.args import OneLineParser
+from cli.exits import run
+from cli.paths import DEFAULT_STORAGE, check_out_dir, check_storage, sqlite_path
 from deploy.atomic import write_text
-from objectives.study_reader import StudyNotFound, read_study
+from studies.reader import StudyNotFound, best_feasible, read_study
 
 PNG_SIZE = dict(width=1100, height=650)
 
@@ -106,7 +108,7 @@ def header_html(info: StudyInfo, rows: list[TrialRow]) -> str:
         facts.append(("reference", reference_text(rows)))
     table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts)
 
-    best = best_feasible(rows, info.max_bytes)
+    best = best_feasible(rows, info.max_bytes, trial_of=row_trial)
     if best is None:
         best_html = "<p>No completed trial within the size cap yet, so nothing to export.</p>"
     else:

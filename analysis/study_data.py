@@ -1,9 +1,10 @@
 """Read a search study into a tidy table: one ``TrialRow`` per trial, with the attributes the runner writes.
 
-A row's error, size and feasibility, and the best feasible row, follow the rules of ``objectives.study_reader``
-(the ones the search and the export use); this module only lays them out for the report.
+A row's error, size and feasibility, and the best feasible row, follow the rules of ``studies.reader``
+(the ones the search and the export use; ``best_feasible(rows, cap, trial_of=row_trial)`` picks the best row); this
+module only lays them out for the report.
 
-    from objectives.study_reader import read_study
+    from studies.reader import read_study
     from analysis.study_data import read_trials, study_info
     study = read_study("sqlite:///optuna.db", None)  # None: the storage's only study
     rows = read_trials(study)
@@ -17,9 +18,8 @@ from datetime import datetime
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives import study_reader
-from objectives.study_reader import (BYTES_PER_KB, RECEPTIVE_FIELD_ATTR, UNUSABLE_STATUSES, is_feasible, study_cap,
-                                     trial_error, trial_weight_bytes)
+from studies.attrs import RECEPTIVE_FIELD_ATTR, UNUSABLE_STATUSES
+from studies.reader import BYTES_PER_KB, is_feasible, study_cap, trial_error, trial_weight_bytes
 
 METRICS = ("val_mean_px", "val_median_px", "val_pck1", "val_pck2", "val_pck3", "val_heatmap_mse")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -59,7 +59,7 @@ class TrialRow:
     reason: str | None
     started: datetime | None
     completed: datetime | None
-    trial: FrozenTrial = field(repr=False, compare=False)  # the source, for the rules of study_reader
+    trial: FrozenTrial = field(repr=False, compare=False)  # the source, for the rules of studies.reader
 
     @property
     def size_kb(self) -> float | None:
@@ -71,7 +71,7 @@ class TrialRow:
         return self.outcome == "ok" and self.error is not None
 
     def feasible(self, max_bytes: int) -> bool:
-        """Completed with a finite error and within ``max_bytes`` (``study_reader.is_feasible``)."""
+        """Completed with a finite error and within ``max_bytes`` (``studies.reader.is_feasible``)."""
         return is_feasible(self.trial, max_bytes)
 
     def label(self) -> str:
@@ -137,10 +137,9 @@ def full_budget(rows: list[TrialRow], max_epochs: int | None) -> list[TrialRow]:
     ]
 
 
-def best_feasible(rows: list[TrialRow], max_bytes: int) -> TrialRow | None:
-    """The row of ``study_reader.best_feasible``: lowest error within the cap, ties to the smaller, then earlier."""
-    best = study_reader.best_feasible((r.trial for r in rows), max_bytes)
-    return None if best is None else next(r for r in rows if r.trial is best)
+def row_trial(row: TrialRow) -> FrozenTrial:
+    """The trial a row was read from: ``studies.reader.best_feasible(rows, cap, trial_of=row_trial)`` picks a row."""
+    return row.trial
 
 
 def _outcome(t: FrozenTrial) -> str:

@@ -1,7 +1,7 @@
 """The original study's five questions, each judged twice: from the search's own trials and from the ablation
 around its best config (``runners/ablate.py``), with one verdict rule for both and a flag where they disagree.
 
-The rule is the ablation table's (``objectives.ablation.verdict``): a difference of centres beyond the
+The rule is the ablation table's (``studies.ablation.verdict``): a difference of centres beyond the
 combined spread sqrt(sd_a^2 + sd_b^2) of the sample standard deviations decides, anything within it is
 "cannot tell at this spread". The ablation's centre is the mean over the seeds both arms ran, as in its table;
 the search's is the group median of the completed full-budget trials (``analysis.questions``' groups, where a
@@ -13,7 +13,7 @@ ablation.
     for row in answer_twice(rows, info).rows:
         print(row.claim, row.search.verdict, row.ablation.verdict if row.ablation else "-", row.agree)
 
-Only reads studies (never torch: ``objectives.ablation`` is torch-free).
+Only reads studies (never torch: ``studies.ablation`` is torch-free).
 """
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ from typing import Callable, Sequence
 import optuna
 
 from analysis.questions import COLLAPSE_PCK3, BATCH_BINS, GroupStats, group_stats
-from analysis.study_data import StudyInfo, TrialRow, best_feasible, full_budget
-from objectives.ablation import (ABLATION_OF, BATCH_SIZES, BEST, SEED_ATTR, VARIANT_ATTR, finished_runs, spread,
-                                 verdict)
-from objectives.study_reader import is_usable
+from analysis.study_data import StudyInfo, TrialRow, full_budget, row_trial
 from search_space.config import HEADS
+from studies.ablation import BATCH_SIZES, BEST, finished_runs, spread, verdict
+from studies.attrs import ABLATION_OF, SEED_ATTR, VARIANT_ATTR
+from studies.reader import best_feasible, is_usable
 
 SUPPORTED, REFUTED, CANNOT_TELL = "supported", "refuted", "cannot tell at this spread"
 ABLATION_SUFFIX = "-ablation"  # runners/ablate.py names an ablation "<study>-ablation" unless --name
@@ -105,8 +105,8 @@ class Twice:
 
 
 def rule_row(a: Sequence[float], b: Sequence[float], centre: Callable) -> dict:
-    """``objectives.ablation.verdict``'s row for arm ``a`` against arm ``b``, centred by ``centre``: the
-    difference and combined spread of ``objectives.ablation.compare``, which divides by the best's mean (zero
+    """``studies.ablation.verdict``'s row for arm ``a`` against arm ``b``, centred by ``centre``: the
+    difference and combined spread of ``studies.ablation.compare``, which divides by the best's mean (zero
     for a rate of collapses) and so cannot serve here."""
     both = len(a) > 1 and len(b) > 1
     return {"seeds": list(a), "mean_px": centre(a) if a else None,
@@ -414,7 +414,7 @@ def find_ablation(storage: str, name: str) -> optuna.Study | None:
 
 
 def read_ablation(study: optuna.Study) -> Ablation:
-    """The finished runs as ``objectives.ablation.finished_runs`` keeps them (each pair's first result), and
+    """The finished runs as ``studies.ablation.finished_runs`` keeps them (each pair's first result), and
     whether each collapsed or diverged; the variants' configs from the study's ``variants`` attribute (an older
     study without it: those its runs recorded)."""
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
@@ -448,7 +448,7 @@ def answer_twice(rows: list[TrialRow], info: StudyInfo) -> Twice:
 
 def stale_note(twice: Twice, rows: list[TrialRow], info: StudyInfo) -> str | None:
     """The ablation is around an earlier best when the search went on after it: say which, and how to redo it."""
-    best = best_feasible(rows, info.max_bytes)
+    best = best_feasible(rows, info.max_bytes, trial_of=row_trial)
     if twice.ablation is None or best is None or twice.ablation.source.endswith(f" trial {best.number}"):
         return None
     return (f"The ablation is around {twice.ablation.source}; the search's best is now trial {best.number}: "

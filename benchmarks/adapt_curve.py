@@ -28,19 +28,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from benchmarks.generalisation import benchmark  # noqa: E402
-from cones.replay import REPLAY_CROPS, REPLAY_SEED, select_replay  # noqa: E402
-from cones.types import ConeSet  # noqa: E402
-from objectives.adapt import (AdaptSettings, fine_tune, keypoint_errors, mean_offset, pixel_errors,  # noqa: E402
-                               summarise_errors)
-from objectives.train import predict_keypoints  # noqa: E402
-from objectives.heldout_runs import run_path  # noqa: E402
-from objectives.recipe import RECIPES, Recipe  # noqa: E402
-from runners.cli import add_data_argument, doc_parser  # noqa: E402
-from search_space.config import Config  # noqa: E402
-from search_space.registry import create_model, memory_format  # noqa: E402
+from benchmarks.generalisation import benchmark
+from cli.args import add_data_argument, doc_parser
+from cones.replay import REPLAY_CROPS, REPLAY_SEED, select_replay
+from cones.types import ConeSet
+from objectives.heldout_runs import run_path
+from objectives.recipe import RECIPES, Recipe
+from objectives.train import predict_keypoints
+from search_space.config import Config
+from search_space.registry import create_model, memory_format
+from shipping.adapt import (AdaptSettings, fine_tune, keypoint_errors, mean_offset, pixel_errors,
+                            summarise_errors)
 
 PENALTY = 0.1  # L2-SP weight in the penalty mode (runners/adapt.py's default)
 # Ways of fine-tuning: (what is mixed in: every shared crop, the replay set or nothing; AdaptSettings changes).

@@ -38,12 +38,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from objectives.fair_share import CHOSEN_BY  # noqa: E402
-from search_space.start import STARTING  # noqa: E402
-from cones.load import data_options  # noqa: E402
-from runners.cli import add_data_argument, doc_parser, positive_float, positive_int  # noqa: E402
+from cli.args import add_data_argument, doc_parser, positive_float, positive_int
+from cones.load import data_options
+from studies.attrs import CHOSEN_BY, STARTING
 
 # "today": the rules before issue 16, as the issue measured them.
 RULES = {"today": ["--no-reference-bar", "--no-fair-share", "--reference-first", "--rungs", "optuna",

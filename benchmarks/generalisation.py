@@ -30,18 +30,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from cones.splits import split  # noqa: E402
-from cones.types import KEYPOINT_NAMES, ConeSet  # noqa: E402
-from objectives.heatmaps import DECODERS, inference_name  # noqa: E402
-from objectives.heldout_runs import read_run, run_path, write_run  # noqa: E402
-from objectives.recipe import INFERENCE_VARIANTS, RECIPES, Recipe  # noqa: E402
-from objectives.train import predict_heatmaps, train  # noqa: E402
-from runners.cli import add_data_argument, doc_parser, positive_int  # noqa: E402
-from search_space.baselines import hand_designs  # noqa: E402
-from search_space.config import Config  # noqa: E402
-from search_space.registry import create_model, memory_format  # noqa: E402
+from cli.args import add_data_argument, doc_parser, positive_int
+from cones.splits import split
+from cones.types import KEYPOINT_NAMES, ConeSet
+from objectives.heatmaps import DECODERS, inference_name
+from objectives.heldout_runs import read_run, run_path, write_run
+from objectives.recipe import INFERENCE_VARIANTS, RECIPES, Recipe
+from objectives.train import predict_heatmaps, train
+from search_space.baselines import hand_designs
+from search_space.config import Config
+from search_space.registry import create_model, memory_format
 
 REFERENCE = "unet8-softmax-bn"
 # The shared data's cameras by framing (../shared/DATA.md): three teams that frame cones alike, two that frame

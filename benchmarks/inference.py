@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from runners.cli import UserError, doc_parser, non_negative_int, positive_int, run
+from cli.args import doc_parser, non_negative_int, positive_int
+from cli.exits import UserError, run
 from search_space.config import BYTES_PER_KB
 
 BATCHES = (1, 32)

@@ -15,7 +15,7 @@ default; each config must fit in its own format). For every held-out team (``--v
 ``--teams all`` holds out every team in turn) and seed, each config trains on the other teams with the recipe
 (``--recipe``, retrain's ship recipe by default, for ``--epochs``, last epoch's weights: nothing is chosen on
 the held-out team). The float32 config is then exported as it is; the int8 config is calibrated and fine-tuned
-quantization-aware for ``--qat-epochs`` (``objectives.quantize``, as ``runners/retrain.py --weights int8`` does,
+quantization-aware for ``--qat-epochs`` (``shipping.quantize``, as ``runners/retrain.py --weights int8`` does,
 keeping the last fine-tuning epoch) and exported as an int8 QDQ model.
 
 Prints per model: the ONNX file's weight bytes and format, mean px and PCK@2 on the held-out team measured through
@@ -41,24 +41,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from benchmarks.generalisation import run_fold  # noqa: E402
-from benchmarks.inference import BATCHES, latency  # noqa: E402
-from cones.splits import split  # noqa: E402
-from cones.types import ConeSet  # noqa: E402
-from deploy.exported import ExportedModel  # noqa: E402
-from deploy.onnx_export import export_onnx  # noqa: E402
-from objectives.heldout_runs import read_run, run_path, write_run  # noqa: E402
-from objectives.metrics import keypoint_metrics  # noqa: E402
-from objectives.quantize import quantize  # noqa: E402
-from objectives.recipe import RECIPES, Recipe  # noqa: E402
-from runners.cli import (UserError, add_data_argument, check_out_dir, doc_parser, input_path, non_negative_int,  # noqa: E402
-                         positive_float, positive_int, run)
-from runners.retrain import DEFAULT_QAT_EPOCHS, check_agreement, read_record  # noqa: E402
-from search_space.config import Config  # noqa: E402
-from search_space.registry import create_model  # noqa: E402
-from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure  # noqa: E402
+from benchmarks.generalisation import run_fold
+from benchmarks.inference import BATCHES, latency
+from cli.args import add_data_argument, doc_parser, non_negative_int, positive_float, positive_int
+from cli.exits import UserError, run
+from cli.paths import check_out_dir, input_path
+from cones.splits import split
+from cones.types import ConeSet
+from deploy.exported import ExportedModel
+from deploy.onnx_export import export_onnx
+from objectives.heldout_runs import read_run, run_path, write_run
+from objectives.metrics import keypoint_metrics
+from objectives.recipe import RECIPES, Recipe
+from search_space.cap import fits, max_bytes
+from search_space.config import BYTES_PER_KB, Config, DEFAULT_MAX_KB
+from search_space.registry import create_model
+from search_space.size import measure
+from shipping.agreement import check_agreement
+from shipping.quantize import quantize
+from shipping.record import DEFAULT_QAT_EPOCHS, read_record
 
 DEFAULT_TEAM = "tuwr"  # the search's own held-out team on the shared data
 SCORES = ("mean_px", "median_px", "pck1", "pck2", "pck3")
@@ -70,10 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     models = []
     for weights, option, path in (("float32", "--float", args.float), ("int8", "--int8", args.int8)):
         cfg = Config.from_dict(read_record(input_path(path, option, kind="file"))["config"])
-        size = measure(cfg, weights=weights).weight_bytes
-        if size > cap:
-            raise UserError(f"{option} {path}: {size} bytes of {weights} weights, over the cap of {cap} bytes "
-                            f"({args.max_kb:g} KB); compare models under one cap (export smaller trials with "
+        fit = fits(cfg, cap, weights)
+        if not fit.ok:
+            raise UserError(f"{option} {path}: {fit.error}; compare models under one cap (export smaller trials with "
                             "runners/export.py --max-kb, or raise --max-kb)")
         models.append((weights, Path(path).name, cfg))
     recipe = RECIPES[args.recipe].replace(**({"epochs": args.epochs} if args.epochs else {}))

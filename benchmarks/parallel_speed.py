@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from runners.cli import doc_parser
+from cli.args import doc_parser
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = (  # (family, width, depth, expand): every family, small to near the 80 KB cap
@@ -102,10 +102,10 @@ def enqueue(url: str, epochs: int, env: dict) -> None:
     """Create the study the way the runner does and put the fixed configs in its queue."""
     code = """
 import sys
-from objectives.study import open_storage, open_study
-from objectives.trial import TrialSettings
-from search_space.config import Config
-from search_space.size import DEFAULT_MAX_KB, max_bytes
+from search_engine.settings import TrialSettings
+from search_engine.study import open_storage, open_study
+from search_space.cap import max_bytes
+from search_space.config import DEFAULT_MAX_KB, Config
 from search_space.space import trial_params
 from benchmarks.parallel_speed import CONFIGS
 

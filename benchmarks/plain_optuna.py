@@ -19,12 +19,13 @@ from multiprocessing import get_context
 
 import optuna
 
+from cli.args import add_data_argument, doc_parser, non_negative_int, positive_float, positive_int
 from cones.load import load_data
 from cones.splits import split
-from objectives.trial import record_size
 from objectives.train import train
-from runners.cli import add_data_argument, doc_parser, non_negative_int, positive_float, positive_int
-from search_space.size import DEFAULT_MAX_KB, max_bytes
+from search_engine.trial import record_size
+from search_space.cap import max_bytes
+from search_space.config import DEFAULT_MAX_KB
 from search_space.space import SearchSpace, sample_config
 
 STUDY = "keypoints"

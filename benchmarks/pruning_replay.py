@@ -14,7 +14,7 @@ another rule, so read the result as "what this rule would have cut from this stu
 study stopped at some epoch has no curve beyond it; where a rule would let it go on, the replay stops it
 there too and counts it as "unknown".
 
-The rows "epochs + ref" and "seconds + ref" replay today's rule (``objectives.rungs``): rungs in epochs or in
+The rows "epochs + ref" and "seconds + ref" replay today's rule (``search_engine.rungs``): rungs in epochs or in
 training seconds, the hand designs' curves joining the pool while fewer than rf sampled trials reached a rung.
 In these studies the hand designs ran first, so the replay knows their whole curves from the start; a trial
 that recorded only its total seconds is taken to have trained at an even pace.
@@ -27,16 +27,17 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives.rungs import Curve, competes, epoch_rungs, judge
-from objectives.trial import BASELINE_ATTR, SETTLE_EPOCHS, reference_bar
-from runners.cli import doc_parser, positive_int
+from cli.args import doc_parser, positive_int
+from search_engine.rungs import Curve, competes, epoch_rungs, judge
+from search_engine.trial import SETTLE_EPOCHS, reference_bar
+from studies.attrs import BASELINE_ATTR
 
 
 @dataclass(frozen=True)
 class Rule:
     reduction_factor: int
     window: int | None = None  # compete only against the last N trials at the rung; None: the whole history
-    # objectives.rungs' rule ("epochs" or "seconds": the hand designs judge until rf peers reached a rung);
+    # search_engine.rungs' rule ("epochs" or "seconds": the hand designs judge until rf peers reached a rung);
     # None: Optuna's SuccessiveHalvingPruner
     unit: str | None = None
 
@@ -101,7 +102,7 @@ def seconds_to(trial: FrozenTrial, epoch: int) -> float:
 
 
 def _replay_rungs(trials: list[FrozenTrial], rule: Rule, max_epochs: int, references: list[Curve]) -> Replay:
-    """``objectives.rungs.judge`` after each recorded epoch of each trial, against the earlier trials' curves as
+    """``search_engine.rungs.judge`` after each recorded epoch of each trial, against the earlier trials' curves as
     the replay left them."""
     out, kept, peers = Replay(), [], []
     for trial in trials:
@@ -131,7 +132,7 @@ def _replay_rungs(trials: list[FrozenTrial], rule: Rule, max_epochs: int, refere
 
 
 def replay_reference_bar(trials: list[FrozenTrial], factor: float) -> tuple[list[int], int]:
-    """The reference bar (``objectives.trial.reference_bar``) with ``factor``, in trial order, each trial judged
+    """The reference bar (``search_engine.trial.reference_bar``) with ``factor``, in trial order, each trial judged
     against the curves of the trials before it (hand designs included, and judged too): the trials it stops
     and the epochs that saves."""
     stopped, saved, earlier = [], 0, []

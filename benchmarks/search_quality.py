@@ -36,12 +36,14 @@ from pathlib import Path
 import optuna
 
 from benchmarks.generalisation import DEFAULT_GROUPS, benchmark, group_means, parse_groups, read_config
+from cli.args import add_data_argument, doc_parser, positive_float, positive_int
+from cli.paths import sqlite_path
 from cones.load import data_options, load_data
 from objectives.recipe import RECIPES
-from objectives.study_reader import best_feasible, finished
-from runners.cli import add_data_argument, doc_parser, positive_float, positive_int, sqlite_path
+from search_space.cap import max_bytes
 from search_space.config import Config
-from search_space.size import max_bytes, measure
+from search_space.size import measure
+from studies.reader import best_feasible, finished
 
 REPO = Path(__file__).resolve().parents[1]
 ARMS = {

@@ -38,18 +38,18 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from analysis.study_data import best_feasible, read_trials, study_info  # noqa: E402
-from objectives.study_reader import StudyNotFound, read_study, study_weights  # noqa: E402
-from benchmarks.generalisation import benchmark  # noqa: E402
-from benchmarks.int8_vs_float import run_model  # noqa: E402
-from cones.types import ConeSet  # noqa: E402
-from objectives.recipe import Recipe  # noqa: E402
-from runners.cli import UserError, add_data_argument, doc_parser, non_negative_int, positive_int, run  # noqa: E402
-from runners.retrain import DEFAULT_QAT_EPOCHS  # noqa: E402
-from search_space.config import Config  # noqa: E402
-from search_space.size import measure  # noqa: E402
+from analysis.study_data import read_trials, row_trial, study_info
+from benchmarks.generalisation import benchmark
+from benchmarks.int8_vs_float import run_model
+from cli.args import add_data_argument, doc_parser, non_negative_int, positive_int
+from cli.exits import UserError, run
+from cones.types import ConeSet
+from objectives.recipe import Recipe
+from search_space.config import Config
+from search_space.size import measure
+from shipping.record import DEFAULT_QAT_EPOCHS
+from studies.reader import StudyNotFound, best_feasible, read_study, study_weights
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,7 +119,7 @@ def top_trials(rows, study, max_bytes: int, top: int) -> list[tuple[int, float, 
     picked = []
     remaining = list(rows)
     while len(picked) < top:
-        best = best_feasible(remaining, max_bytes)
+        best = best_feasible(remaining, max_bytes, trial_of=row_trial)
         if best is None:
             break
         remaining = [r for r in remaining if r.number != best.number]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import optuna
 
-from runners.cli import doc_parser, non_negative_int, positive_int
+from cli.args import doc_parser, non_negative_int, positive_int
 
 REPO = Path(__file__).resolve().parents[1]
 

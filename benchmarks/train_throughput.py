@@ -15,10 +15,10 @@ import time
 
 import torch
 
+from cli.args import doc_parser, positive_float, positive_int
 from cones.augment import AugmentConfig
 from cones.synthetic import make_synthetic
-from objectives.train import _scheduler, make_optimizer, train_epoch
-from runners.cli import doc_parser, positive_float, positive_int
+from objectives.train import lr_schedule, make_optimizer, train_epoch
 from search_space.config import Config
 from search_space.registry import searched_families
 from search_space.size import measure
@@ -52,7 +52,7 @@ def images_per_second(cfg: Config, data, seconds: float) -> float:
     fmt = memory_format(cfg)
     model = create_model(cfg).to(memory_format=fmt)
     optimizer = make_optimizer(cfg, model)
-    scheduler = _scheduler(optimizer, "constant", 1)
+    scheduler = lr_schedule(optimizer, "constant", 1)
     generator = torch.Generator().manual_seed(0)
     warmup = data.subset(range(2 * cfg.batch_size))
     train_epoch(model, cfg, optimizer, scheduler, warmup, AugmentConfig(), generator, fmt)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import cv2
 
+from cli.args import doc_parser
 from cones.supervisely import BAD_QUALITY_TAG, find_datasets
 from cones.types import KEYPOINT_NAMES
-from runners.cli import doc_parser
 
 JSON_NAME = "annotations/person_keypoints_default.json"
 CATEGORY = {"id": 1, "name": "cone", "supercategory": "cone", "keypoints": list(KEYPOINT_NAMES), "skeleton": []}

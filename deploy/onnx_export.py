@@ -11,7 +11,7 @@ Runtime folds them at session start. ``export_onnx`` checks that the ``net.*`` i
 folded state dict and that their bytes equal ``measure(cfg).weight_bytes``, and refuses a model over the cap
 before anything is written.
 
-int8 (``weights="int8"``): the fake-quantized network (``objectives.quantize``) is traced with its dequantized
+int8 (``weights="int8"``): the fake-quantized network (``shipping.quantize``) is traced with its dequantized
 weights and ``deploy.qdq.to_qdq`` stores them as int8 behind DequantizeLinear, with QuantizeLinear/
 DequantizeLinear on every convolution's input; the ``net.*`` initializers are then exactly
 ``search_space.int8.stored_tensors`` and their bytes ``measure(cfg, weights="int8").weight_bytes``.
@@ -33,9 +33,10 @@ from torch import nn
 from cones.types import DEFAULT_SIZE, FLIP_PERMUTATION, KEYPOINT_NAMES
 from deploy.atomic import replacing
 from deploy.exported import INPUT_NAME, OUTPUT_NAMES, WEIGHT_PREFIX, initializer_bytes
-from objectives.heatmaps import DECODERS, flip_back, inference_name
 from deploy.qdq import to_qdq
-from search_space.config import BYTES_PER_KB, Config
+from objectives.heatmaps import DECODERS, flip_back, inference_name
+from search_space.cap import over_cap, within
+from search_space.config import Config
 from search_space.int8 import dequantized, quantized_convs, stored_tensors
 from search_space.registry import create_model
 from search_space.size import fold_batch_norm, measure
@@ -89,10 +90,10 @@ def export_onnx(model: nn.Module, cfg: Config, path: str | Path, *, max_bytes: i
     size: (width, height) of the input crops.
     flip_test, decoder: how the graph reads keypoints out of the heatmaps (see ``Deployable``).
     weights: "float32", or "int8" for a QDQ model (``deploy/qdq.py``); ``model`` must then be the fake-quantized,
-        calibrated network ``objectives.quantize`` returns.
+        calibrated network ``shipping.quantize`` returns.
     """
     measured = measure(cfg, size, weights=weights)
-    if max_bytes is not None and measured.weight_bytes > max_bytes:
+    if max_bytes is not None and not within(measured.weight_bytes, max_bytes):
         raise OversizeError(_oversize_message(cfg, measured.weight_bytes, max_bytes, weights))
     wrapped, stored = _deployed(model, weights, flip_test, decoder)
     proto = _traced(wrapped, size)
@@ -129,7 +130,7 @@ def _deployed(model: nn.Module, weights: str, flip_test: bool, decoder: str) -> 
     if weights == "int8":
         if not quantized_convs(model):
             raise ValueError("weights='int8' exports a fake-quantized, calibrated model: pass the model "
-                             "objectives.quantize.quantize (or post_training) returns, not the float one")
+                             "shipping.quantize.quantize (or post_training) returns, not the float one")
         net = copy.deepcopy(model).cpu().eval()
         stored = {WEIGHT_PREFIX + key: array for key, array in stored_tensors(net).items()}
         plain = dequantized(net).to(memory_format=torch.contiguous_format)
@@ -164,8 +165,8 @@ def export_untrained(cfg: Config, path: str | Path, *, seed: int = 0, max_bytes:
 
 
 def _oversize_message(cfg: Config, nbytes: int, cap: int, weights: str = "float32") -> str:
-    return (f"model weights are {nbytes} bytes ({nbytes / BYTES_PER_KB:.1f} KB) in {weights}, over the cap of {cap} bytes "
-            f"({cap / BYTES_PER_KB:.1f} KB), for {cfg}; refusing to write it. Pick a smaller trial "
+    return (f"model weights are {over_cap(nbytes, cap, weights)}, for {cfg}; refusing to write it. Pick a smaller "
+            "trial "
             f"(runners/export.py --max-kb) or raise the cap with --max-kb if the target allows it")
 
 

@@ -154,7 +154,7 @@ def _prepare(cfg: Config, train_set: ConeSet, epochs: int, generator: torch.Gene
     team_weights = balanced_weights(train_set.teams) if balance_teams else None
     optimizer = make_optimizer(cfg, model)
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
-    scheduler = _scheduler(optimizer, schedule, epochs * steps_per_epoch)
+    scheduler = lr_schedule(optimizer, schedule, epochs * steps_per_epoch)
     run_epoch = functools.partial(
         train_epoch, model, cfg, optimizer, scheduler, train_set, augmentation, generator, fmt,
         after_step=average.update if average is not None else None, shape=shape, team_weights=team_weights,
@@ -418,7 +418,7 @@ def make_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int):
+def lr_schedule(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int):
     if schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     if schedule == "cosine":

@@ -14,10 +14,11 @@ change's difference to the best and a verdict. Details: docs/search.md, "Ablatio
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("ablate")
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -30,23 +31,26 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from cli.args import add_data_argument, add_val_teams_argument, doc_parser, positive_int
+from cli.exits import EXIT_INTERRUPTED, UserError, run
+from cli.paths import DEFAULT_STORAGE, check_out_file, check_storage, sqlite_path
 from deploy.atomic import write_json
-from objectives.ablation import (ABLATION_OF, DECISIONS, SEED_ATTR, VARIANT_ATTR, Variant, finished_runs,
-                                 format_table, name_width, select, table, variants)
-from objectives.progress import describe_config
-from objectives.storage import storage_faults
-from objectives.study import open_storage
-from objectives.study_reader import is_usable, read_study
 from objectives.train import train
-from objectives.trial import INTERRUPTED, TrialDiverged, TrialSettings, record_result, size_attrs
-from runners.cli import (DEFAULT_STORAGE, EXIT_INTERRUPTED, UserError, add_data_argument, check_out_file, check_storage, doc_parser,
-                         positive_int, run, sqlite_path)
-from runners.export import PickError, export_record, pick_trial
-from runners.retrain import held_out, read_record
-from runners.search import QuietExpectedFailures, interrupt
-from runners.search import parse_args as search_args
-from search_space.config import Config
-from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure
+from search_engine.ablation import DECISIONS, Variant, select, variants
+from search_engine.progress import describe_config
+from search_engine.running import QuietExpectedFailures, interrupt
+from search_engine.settings import DEFAULT_EPOCHS, TrialSettings
+from search_engine.storage import storage_faults
+from search_engine.study import open_storage
+from search_engine.trial import TrialDiverged, int8_metrics, int8_scored, record_result, size_attrs
+from search_space.cap import fits, max_bytes
+from search_space.config import BYTES_PER_KB, DEFAULT_MAX_KB, Config
+from search_space.size import measure
+from shipping.export import PickError, export_record, pick_trial
+from shipping.record import held_out, read_record
+from studies.ablation import finished_runs, format_table, name_width, table
+from studies.attrs import ABLATION_OF, INTERRUPTED, SEED_ATTR, STATUS, VARIANT_ATTR
+from studies.reader import is_usable, read_study
 
 
 
@@ -58,6 +62,7 @@ class Plan:
     name: str  # the ablation's own study
     best: Config
     max_bytes: int
+    weights: str  # what the cap counts and the runs are scored in: the study's format (float32 or int8)
     epochs: int
     seeds: tuple[int, ...]
     holdout: dict  # cones.splits.split keywords
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         study = open_ablation(args.storage, plan, data_id)
         if not train_queued(study, plan, queue_runs(study, plan), args.threads, train_set, val_set):
             return EXIT_INTERRUPTED
-        rows = table(plan.chosen, finished_runs(study.get_trials(deepcopy=False)), plan.seeds)
+        rows = table(plan.chosen, finished_runs(study.get_trials(deepcopy=False)), plan.seeds, plan.weights)
     print(f"\nablation {plan.name!r} of {plan.source}: {plan.epochs} epochs, seeds "
           f"{', '.join(map(str, plan.seeds))}, held-out mean px at the last epoch\n{format_table(rows)}")
     width = max([name_width(rows)] + [len(name) for name, _ in plan.skipped])
@@ -104,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=DEFAULT_STORAGE,
                    help=f"Optuna storage of the search and of the ablation's study (default {DEFAULT_STORAGE})")
     add_data_argument(p, "Supervisely export or COCO .json (default: the study's data)")
-    p.add_argument("--val-teams", nargs="*", metavar="TEAM",
-                   help="hold these teams out instead of the study's split (space- or comma-separated)")
+    add_val_teams_argument(p, "hold these teams out instead of the study's split (space- or comma-separated)",
+                           optional_value=True)
     p.add_argument("--seeds", type=positive_int, default=3, help="training seeds per variant (default 3)")
     p.add_argument("--epochs", type=positive_int, help="epochs of every run (default: the best trial's)")
     p.add_argument("--variants", help=f"comma-separated decisions ({', '.join(DECISIONS)}) or variant names as "
@@ -143,21 +148,21 @@ def make_plan(args: argparse.Namespace, record: dict, source: str) -> Plan:
     search = record.get("search", {})
     best = Config.from_dict(record["config"])
     cap = record.get("max_bytes") or max_bytes(DEFAULT_MAX_KB)
-    size = measure(best).weight_bytes
-    if size > cap:
-        raise UserError(f"{source}: {size} weight bytes, over the cap of {cap} bytes; ablate a config within it")
-    epochs = args.epochs or search.get("epochs") or search_args([]).epochs  # else the search's default budget
+    weights = record.get("weights", "float32")  # the study's format: an int8 study's best is judged in int8 bytes
+    fit = fits(best, cap, weights)
+    if not fit.ok:
+        raise UserError(f"{source}: {fit.error}; ablate a config within it")
+    epochs = args.epochs or search.get("epochs") or DEFAULT_EPOCHS  # else the search's default budget
     first = int(record.get("seed", search.get("seed", 0)))
     # retrain's rule for what is held out: the search's split, or --val-teams
-    holdout = held_out(argparse.Namespace(reproduce=False, search_split=args.val_teams is None,
-                                          val_teams=args.val_teams), dict(record.get("data") or {}))
-    found, skipped = variants(best, cap)
+    holdout = held_out(dict(record.get("data") or {}), val_teams=args.val_teams, search_split=args.val_teams is None)
+    found, skipped = variants(best, cap, weights)
     try:
         chosen = select(found, args.variants)
     except ValueError as error:
         raise UserError(str(error)) from None
     name = args.name or f"{search.get('study') or Path(args.config or 'config').stem}-ablation"
-    return Plan(source, name, best, cap, int(epochs), tuple(range(first, first + args.seeds)), holdout,
+    return Plan(source, name, best, cap, weights, int(epochs), tuple(range(first, first + args.seeds)), holdout,
                 tuple(found), tuple(chosen), tuple(skipped))
 
 
@@ -171,7 +176,7 @@ def describe_plan(plan: Plan, record: dict) -> str:
              f"{plan.epochs} epochs, held out: {held}"]
     width = max(len(name) for name in [v.name for v in plan.chosen] + [name for name, _ in plan.skipped])
     wide = max(len(v.change) for v in plan.chosen)
-    lines += [f"  {v.name:<{width}} {v.change:<{wide}} {measure(v.config).weight_bytes / BYTES_PER_KB:5.1f} KB"
+    lines += [f"  {v.name:<{width}} {v.change:<{wide}} {measure(v.config, weights=plan.weights).kb:5.1f} KB"
               for v in plan.chosen]
     lines += [f"  {name:<{width}} left out: {reason}" for name, reason in plan.skipped]
     return "\n".join(lines)
@@ -200,10 +205,11 @@ def read_data(args: argparse.Namespace, record: dict, plan: Plan):
 
 def open_ablation(url: str, plan: Plan, data_id: str) -> optuna.Study:
     """The ablation's study, created or continued; a continued one must be the same ablation, though it may
-    gain variants (a newer version of ``objectives.ablation.variants``): each variant it had keeps its config."""
+    gain variants (a newer version of ``search_engine.ablation.variants``): each variant it had keeps its config."""
     check_storage(url, must_exist=False)
     setting = json.loads(json.dumps({
         ABLATION_OF: plan.source, "best_config": plan.best.to_dict(), "max_bytes": plan.max_bytes,
+        **({"weights": plan.weights} if plan.weights != "float32" else {}),  # float32 ablations predate the key
         "epochs": plan.epochs, "holdout": plan.holdout, "data_id": data_id,
         "variants": {v.name: v.config.to_dict() for v in plan.found}}))
     study = optuna.create_study(study_name=plan.name, storage=open_storage(url), direction="minimize",
@@ -246,7 +252,7 @@ def queue_runs(study: optuna.Study, plan: Plan) -> int:
         if (variant.name, seed) not in done and (variant.name, seed) not in queued:
             study.enqueue_trial({VARIANT_ATTR: variant.name, SEED_ATTR: seed}, user_attrs={
                 VARIANT_ATTR: variant.name, SEED_ATTR: seed, "decision": variant.decision, "change": variant.change,
-                **size_attrs(variant.config, plan.max_bytes)[0]})
+                **size_attrs(variant.config, plan.max_bytes, plan.weights)[0]})
     waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     finished = sum((v.name, seed) in done for v, seed in wanted)
     running = sum(state == TrialState.RUNNING for state in queued.values())
@@ -259,7 +265,7 @@ def train_queued(study: optuna.Study, plan: Plan, total: int, threads: int | Non
     """Train the ``total`` queued runs; False when Ctrl-C or SIGTERM stopped it (finished runs are kept)."""
     if not total:
         return True
-    settings = TrialSettings(max_bytes=plan.max_bytes, max_epochs=plan.epochs, threads=threads)
+    settings = TrialSettings(max_bytes=plan.max_bytes, max_epochs=plan.epochs, threads=threads, weights=plan.weights)
     previous_sigterm = signal.signal(signal.SIGTERM, interrupt)  # `kill` stops like Ctrl-C
     try:
         with QuietExpectedFailures() as quiet:  # a diverged run's line says so; no traceback for it
@@ -298,11 +304,15 @@ class RunVariant:
         if attrs[VARIANT_ATTR] in self.names:  # else a variant gained later: only its user attribute names it
             trial.suggest_categorical(VARIANT_ATTR, self.names)
         seed = trial.suggest_int(SEED_ATTR, attrs[SEED_ATTR], attrs[SEED_ATTR])
+        cfg = Config.from_dict(attrs["config"])
         try:
-            result = train(Config.from_dict(attrs["config"]), self.train_set, self.val_set, self.settings.max_epochs,
-                           seed=seed, augmentation=self.settings.augmentation, threads=self.settings.threads)
+            result = train(cfg, self.train_set, self.val_set, self.settings.max_epochs, seed=seed,
+                           augmentation=self.settings.augmentation, threads=self.settings.threads)
+            if self.settings.weights == "int8" and result.status == "ok":  # scored as the int8 study scores a trial
+                settings = dataclasses.replace(self.settings, seed=seed)  # calibrated with the run's seed
+                result = int8_scored(trial, result, int8_metrics(result, cfg, settings, self.train_set, self.val_set))
         except KeyboardInterrupt:
-            trial.set_user_attr("status", INTERRUPTED)
+            trial.set_user_attr(STATUS, INTERRUPTED)
             raise
         return record_result(trial, result, self.settings, attrs["weight_bytes"] / BYTES_PER_KB)
 
@@ -320,7 +330,8 @@ class RunProgress:
         left = elapsed / self.done * (self.total - self.done)
         attrs = trial.user_attrs
         result = f"{attrs['val_mean_px']:.3f} px" if is_usable(trial) else attrs.get("status", trial.state.name)
-        rows = table(self.plan.chosen, finished_runs(study.get_trials(deepcopy=False)), self.plan.seeds)
+        rows = table(self.plan.chosen, finished_runs(study.get_trials(deepcopy=False)), self.plan.seeds,
+                     self.plan.weights)
         leader = min((r for r in rows if r["mean_px"] is not None), key=lambda r: r["mean_px"], default=None)
         seeds = len(leader["seeds"]) if leader else 0
         best = (f"best so far {leader['variant']} {leader['mean_px']:.3f} px (mean of {seeds} run"
@@ -332,7 +343,8 @@ class RunProgress:
 
 def summary_record(plan: Plan, storage: str, rows: list[dict]) -> dict:
     return {"ablation_study": plan.name, "storage": storage, "source": plan.source,
-            "best_config": plan.best.to_dict(), "max_bytes": plan.max_bytes, "epochs": plan.epochs,
+            "best_config": plan.best.to_dict(), "max_bytes": plan.max_bytes, "weights": plan.weights,
+            "epochs": plan.epochs,
             "seeds": list(plan.seeds), "holdout": plan.holdout,
             "verdict_rule": "better/worse when |mean - best's mean over the same seeds| > sqrt(sd_best^2 + sd^2) "
                             "(sample sd over seeds), else cannot tell at this spread",

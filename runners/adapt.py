@@ -22,7 +22,7 @@ fix, each keypoint's mean offset, would give, judged the same way).
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("adapt")
 
 import argparse
@@ -33,22 +33,23 @@ from pathlib import Path
 
 import torch
 
+from cli.args import add_data_argument, at_least, doc_parser, non_negative_float, non_negative_int, positive_int
+from cli.exits import run
+from cli.paths import check_out_dir
 from cones.load import describe_sources, load_data, source_list, source_record
 from cones.replay import load_replay
 from cones.types import ConeSet
 from deploy.atomic import replacing, write_json
 from deploy.onnx_export import OversizeError, export_onnx
 from deploy.packaged import PACKAGED_DIR, REPLAY_FILE, notice, packaged_dir
-from objectives.adapt import MIN_CROPS, AdaptResult, AdaptSettings, cross_validated_offset, fine_tune, mean_offset
 from objectives.heatmaps import inference_name, parse_inference
-from objectives.quantize import prepare
 from objectives.recipe import RECIPES
-from runners.cli import (add_data_argument, at_least, check_out_dir, doc_parser, non_negative_float, non_negative_int, positive_int,
-                         run)
-from runners.retrain import check_agreement
-from search_space.config import Config
+from search_space.config import BYTES_PER_KB, Config
 from search_space.registry import create_model
-from search_space.size import BYTES_PER_KB, measure
+from search_space.size import measure
+from shipping.adapt import MIN_CROPS, AdaptResult, AdaptSettings, cross_validated_offset, fine_tune, mean_offset
+from shipping.agreement import check_agreement
+from shipping.quantize import prepare
 
 # Without shared crops to mix in, the pull towards the shipped weights. Mixing shared crops in is the
 # default because it adapted better (docs/decisions.md); the penalty is the fallback with neither the shared
@@ -56,6 +57,18 @@ from search_space.size import BYTES_PER_KB, measure
 DEFAULT_PENALTY = 0.1
 # How adapt keeps the model from forgetting, in the order "auto" tries them (docs/adapting.md measures them).
 GUARDS = ("shared", "replay", "penalty")
+
+
+def save_model(out: Path, cfg: Config, result: AdaptResult, weights: str) -> torch.nn.Module:
+    """model.pt of the adapted network (in eval mode, which it returns); ``out`` is new or empty (check_out_dir)."""
+    out.mkdir(parents=True, exist_ok=True)
+    adapted = result.model.eval()
+    state = {k: v.detach().cpu().contiguous() for k, v in adapted.state_dict().items()}
+    # int8: the fake-quantized network is what was fine-tuned (retrain's int8 model.pt holds it under the same key)
+    saved = {"state_dict": state} if weights == "float32" else {"weights": "int8", "int8_state_dict": state}
+    with replacing(out / "model.pt") as tmp:
+        torch.save({"config": cfg.to_dict(), **saved, "metrics": result.after.to_dict()}, tmp)
+    return adapted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,13 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     crude = cross_validated_offset(model, cfg, new, folds=settings.folds, seed=args.seed, **inference)
     report(result, crude)
 
-    out.mkdir(parents=True, exist_ok=True)  # new, or empty (check_out)
-    adapted = result.model.eval()
-    state = {k: v.detach().cpu().contiguous() for k, v in adapted.state_dict().items()}
-    # int8: the fake-quantized network is what was fine-tuned (retrain's int8 model.pt holds it under the same key)
-    saved = {"state_dict": state} if weights == "float32" else {"weights": "int8", "int8_state_dict": state}
-    with replacing(out / "model.pt") as tmp:
-        torch.save({"config": cfg.to_dict(), **saved, "metrics": result.after.to_dict()}, tmp)
+    adapted = save_model(out, cfg, result, weights)
     cap = int(shipped_metrics.get("max_bytes", measure(cfg, weights=weights).weight_bytes))
     try:
         exported = export_onnx(adapted, cfg, out / "model.onnx", max_bytes=cap, weights=weights, **inference)

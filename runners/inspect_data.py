@@ -15,18 +15,19 @@ annotation is bad.
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("inspect_data")
 
 import argparse
 import sys
 from collections import Counter
 
+from cli.args import add_data_argument, doc_parser, non_negative_float
+from cli.exits import run
 from cones.coco import DEFAULT_MARGIN
 from cones.load import load_export, merge_sources
 from cones.supervisely import LAYOUT
 from cones.types import DEFAULT_SIZE, ConeSet
-from runners.cli import add_data_argument, doc_parser, non_negative_float, run
 
 
 def parse_size(text: str) -> tuple[int, int]:

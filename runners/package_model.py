@@ -16,7 +16,7 @@ crop count is checked against ``metrics.json``.
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("package_model")
 
 import argparse
@@ -26,12 +26,14 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from cli.args import add_data_argument, doc_parser, positive_int
+from cli.exits import UserError, run
+from cli.paths import input_path
 from cones.load import describe_sources, load_data
 from cones.replay import REPLAY_CROPS, REPLAY_SEED, save_replay, select_replay
 from deploy.atomic import replacing, write_json, write_text
 from deploy.exported import ExportedModel
 from deploy.packaged import CARD_FILE, HELDOUT_FILE, PACKAGED_DIR, REPLAY_FILE, model_card, read_json
-from runners.cli import UserError, add_data_argument, doc_parser, input_path, positive_int, run
 
 FILES = ("model.onnx", "model.pt", "metrics.json")
 

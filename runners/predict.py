@@ -17,7 +17,7 @@ keypoints are mapped back to the original image's pixels (x right, y down, pixel
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("predict")
 
 import argparse
@@ -28,10 +28,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cli.args import doc_parser, positive_float, positive_int
+from cli.exits import UserError, run
+from cli.paths import check_out_dir
 from deploy.atomic import replacing, write_json
 from deploy.exported import ExportedModel
 from deploy.packaged import notice, packaged_dir
-from runners.cli import UserError, check_out_dir, doc_parser, positive_float, positive_int, run
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # One colour per keypoint in canonical order (RGB): right flank warm, top magenta, left flank cool.

@@ -13,11 +13,10 @@ to measure. Writes model.pt, model.onnx (input image [N, 3, 64, 48] RGB in [0, 1
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("retrain")
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -27,33 +26,32 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cli.args import (add_data_argument, add_val_teams_argument, doc_parser, non_negative_float, non_negative_int,
+                      positive_float, positive_int)
+from cli.exits import UserError, run
+from cli.paths import check_out_dir
 from cones.augment import AugmentConfig
 from cones.coco import DEFAULT_MARGIN
 from cones.load import data_flags, load_data, source_list, source_record
 from cones.splits import split
 from cones.types import KEYPOINT_NAMES
 from deploy.atomic import replacing, write_json
-from deploy.exported import ExportedModel
 from deploy.onnx_export import OversizeError, export_onnx
 from objectives.heatmaps import inference_name
 from objectives.heldout_runs import runs_by_epochs
 from objectives.metrics import Metrics
-from objectives.quantize import CALIBRATION_CROPS, QuantizeResult, quantize
 from objectives.recipe import RECIPES, Recipe
-from objectives.train import predict_keypoints, train
-from objectives.trial import SEEDS_ATTR
-from search_space.config import WEIGHT_FORMATS, Config
-from search_space.registry import families
-from search_space.size import BYTES_PER_KB, DEFAULT_MAX_KB, max_bytes, measure
-from runners.cli import (UserError, add_data_argument, check_out_dir, doc_parser, input_path, non_negative_float, non_negative_int,
-                         positive_float, positive_int, run)
+from objectives.train import train
+from search_space.cap import fits, max_bytes
+from search_space.config import BYTES_PER_KB, Config, DEFAULT_MAX_KB, WEIGHT_FORMATS
+from search_space.size import measure
+from shipping.agreement import agreement_text, check_agreement
+from shipping.quantize import CALIBRATION_CROPS, QuantizeResult, quantize
+from shipping.record import DEFAULT_QAT_EPOCHS, held_out, read_record
+from studies.attrs import SEEDS_ATTR
 
 DEFAULT_PATIENCE = 15
 AGREEMENT_CROPS = 512  # ship mode checks ONNX Runtime against torch on this many training crops
-AGREEMENT_PX = 1e-3  # ONNX Runtime and torch keypoints must agree this closely
-AGREEMENT_OFF_SHARE = 1e-3  # float32: keypoints that may be further apart (check_agreement says why)
-INT8_AGREEMENT_PX = 0.05  # int8: the median keypoint and the mean error (check_agreement says why not every keypoint)
-DEFAULT_QAT_EPOCHS = 3
 REPRODUCE_TOLERANCE = 0.05
 
 
@@ -83,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     cap, size = checked_cap(args, record, cfg, plan.weights)
     data_split = dict(record.get("data") or {})
     data_dir, data = read_data(args, data_split)
-    holdout = held_out(args, data_split)
+    holdout = held_out(data_split, val_teams=args.val_teams, search_split=args.reproduce or args.search_split)
     train_set, val_set = data, None
     if holdout is not None:
         try:
@@ -154,10 +152,10 @@ def checked_cap(args: argparse.Namespace, record: dict, cfg: Config, weights: st
     """The cap (``--max-kb``, else the study's) and the config's exact size in ``weights``; a config over it is
     refused here, before anything trains."""
     cap = max_bytes(args.max_kb) if args.max_kb is not None else int(record.get("max_bytes", max_bytes(DEFAULT_MAX_KB)))
-    size = measure(cfg, weights=weights)
-    if size.weight_bytes > cap:
-        raise SystemExit(f"retrain: the config has {size.weight_bytes} bytes of {weights} weights ({size.kb:.1f} KB), "
-                         f"over the cap of {cap} bytes ({cap / BYTES_PER_KB:g} KB); it could not ship, so it is not trained. "
+    fit = fits(cfg, cap, weights)
+    size = fit.size
+    if not fit.ok:
+        raise SystemExit(f"retrain: the config has {fit.error}; it could not ship, so it is not trained. "
                          f"Shrink width/depth in {args.config} or export a smaller trial (export.py --max-kb)")
     return cap, size
 
@@ -190,7 +188,7 @@ def describe_plan(plan: TrainingPlan, reproduce: bool, measured: bool) -> str:
 
 def write_model(out: Path, result, cfg: Config, cap: int, inference: dict, quantized: QuantizeResult | None = None):
     """model.pt (batch norm unfolded, to fine-tune) and model.onnx (folded, checked against the cap). int8: model.pt
-    also holds the fake-quantized network (``int8_state_dict``; load it into ``objectives.quantize.prepare(
+    also holds the fake-quantized network (``int8_state_dict``; load it into ``shipping.quantize.prepare(
     create_model(cfg))``), and model.onnx is its int8 QDQ model."""
     out.mkdir(parents=True, exist_ok=True)
     model = result.model.eval()
@@ -277,8 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="average with the mirror image inside the graph (lower error, twice the latency)")
 
     measure = parser.add_argument_group("measure instead of ship (early stopping on the held-out error)")
-    measure.add_argument("--val-teams", nargs="*", metavar="TEAM",
-                         help="hold these teams out (space- or comma-separated); none: a frame split")
+    add_val_teams_argument(measure, "hold these teams out (space- or comma-separated); none: a frame split",
+                           optional_value=True)
     measure.add_argument("--search-split", action="store_true",
                          help="hold out what the search validated on (the JSON's split)")
     measure.add_argument("--reproduce", action="store_true",
@@ -309,19 +307,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.search_split and args.val_teams is not None:
         parser.error("--search-split and --val-teams both choose what is held out; give one")
     return args
-
-
-def held_out(args: argparse.Namespace, data_split: dict) -> dict | None:
-    """``split`` keywords for what is held out, or None in ship mode (every crop trains)."""
-    val_fraction = float(data_split.get("val_fraction", 0.1))
-    seed = int(data_split.get("seed", 0))
-    if args.reproduce or args.search_split:
-        return {"val_teams": data_split.get("val_teams"), "val_fraction": val_fraction, "seed": seed}
-    if args.val_teams is None:
-        return None
-    # "--val-teams tuwr amz" or, as runners/search.py takes them, "--val-teams tuwr,amz"
-    teams = [team for item in args.val_teams for team in item.split(",") if team] or None
-    return {"val_teams": teams, "val_fraction": val_fraction, "seed": seed}
 
 
 def describe_holdout(holdout: dict | None, train_set, val_set) -> str:
@@ -356,37 +341,6 @@ def ship_epochs(cfg: Config, recipe: Recipe, data_dir, data) -> tuple[int, str]:
     epochs = min(scores, key=lambda e: scores[e][0])
     tried = ", ".join(f"{e}: {scores[e][0]:.3f} px ({scores[e][1]} seeds)" for e in sorted(scores))
     return epochs, f"lowest leave-one-team-out error of the cached runs of this config ({tried})"
-
-
-def read_record(path: str | Path) -> dict:
-    """export.py's JSON, every field retrain reads checked: the config's types, ranges and family, the cap, the
-    seed. A bare config object (no "config" key) is read as the config."""
-    path = input_path(path, "--config", kind="file")
-    try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"--config {path} is not valid JSON ({error})") from None
-    if not isinstance(record, dict):
-        raise UserError(f"--config {path} holds a JSON {type(record).__name__}; expected the object runners/export.py "
-                        "writes")
-    if "config" not in record:
-        record = {"config": record}
-    try:
-        cfg = Config.from_dict(record["config"])
-    except ValueError as error:
-        raise UserError(f"--config {path}: {error}") from None
-    if cfg.family not in families():
-        raise UserError(f"--config {path}: unknown family {cfg.family!r}; known: {', '.join(families())}")
-    for key in ("max_bytes", "seed"):
-        value = record.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0
-                                  or key == "max_bytes" and value == 0):
-            raise UserError(f"--config {path}: {key} must be an integer {'> 0' if key == 'max_bytes' else '>= 0'}, "
-                            f"got {json.dumps(value)}")
-    if record.get("weights", "float32") not in WEIGHT_FORMATS:
-        raise UserError(f"--config {path}: weights must be one of {', '.join(WEIGHT_FORMATS)}, got "
-                        f"{json.dumps(record['weights'])}")
-    return record
 
 
 def training_plan(args: argparse.Namespace, record: dict) -> TrainingPlan:
@@ -443,51 +397,6 @@ class ProgressPrinter:
         print(f"epoch {epoch:>3}/{self.epochs}  val {metrics.mean_px:7.3f} px  best {self.best[0]:7.3f} px "
               f"(epoch {self.best[1]})  {per_epoch:5.1f} s/epoch  {_duration(left)} left", flush=True)
         return False
-
-
-def check_agreement(model: torch.nn.Module, onnx_path: Path, val_set, flip_test: bool = False,
-                    decoder: str = "parabola", weights: str = "float32") -> dict:
-    """Keypoints of ONNX Runtime against torch (the unfolded trained model, or the fake-quantized one for int8) on
-    every crop of ``val_set``. float32 agrees when the mean errors are within AGREEMENT_PX and at most one keypoint
-    in a thousand (AGREEMENT_OFF_SHARE) is further apart than that: where two cells of a heatmap tie to the last
-    bit, the runtimes' last-bit differences pick different peaks and that keypoint moves a pixel (seen: 1 of 4,564
-    on tuwr, docs/int8.md); an export that is wrong moves most keypoints. int8 agrees when the median keypoint and
-    the mean error are within INT8_AGREEMENT_PX (where the two runtimes' float sums differ in the last bit across a
-    rounding boundary, an activation lands one int8 code away and moves the keypoints nearby)."""
-    torch_keypoints = predict_keypoints(model, val_set.images, flip_test=flip_test, decoder=decoder).numpy()
-    onnx_keypoints = ExportedModel(onnx_path).keypoints(val_set.images.numpy())
-    distance = np.linalg.norm(onnx_keypoints.astype(np.float64) - torch_keypoints, axis=-1)  # (N, 7)
-    truth = val_set.keypoints.numpy()
-    onnx_mean = float(np.linalg.norm(onnx_keypoints - truth, axis=-1).mean())
-    error_gap = abs(onnx_mean - float(np.linalg.norm(torch_keypoints - truth, axis=-1).mean()))
-    return {**agreement_verdict(distance, error_gap, weights), "crops": len(val_set), "onnx_mean_px": onnx_mean}
-
-
-def agreement_verdict(distance: np.ndarray, error_gap: float, weights: str = "float32") -> dict:
-    """``distance``: every keypoint's distance between the runtimes (px); ``error_gap``: how far apart their mean
-    errors are. The rule is check_agreement's."""
-    tolerance = INT8_AGREEMENT_PX if weights == "int8" else AGREEMENT_PX
-    median_px, max_px = float(np.median(distance)), float(distance.max())
-    over = int((distance > tolerance).sum())
-    if weights == "int8":
-        agrees = median_px <= tolerance and error_gap <= tolerance
-    else:
-        agrees = over <= AGREEMENT_OFF_SHARE * distance.size and error_gap <= tolerance
-    return {"max_px": max_px, "median_px": median_px, "mean_px": float(distance.mean()), "error_gap_px": error_gap,
-            "agrees": agrees, "tolerance_px": tolerance, "weights": weights, "over": over,
-            "keypoints": int(distance.size)}
-
-
-def agreement_text(agreement: dict) -> str:
-    tolerance = agreement.get("tolerance_px", AGREEMENT_PX)
-    verdict = "agree" if agreement["agrees"] else "DISAGREE"
-    if agreement.get("weights") == "int8":
-        return (f"median {agreement['median_px']:.2g} px, mean {agreement['mean_px']:.2g} px, max "
-                f"{agreement['max_px']:.2g} px, errors {agreement['error_gap_px']:.2g} px apart: {verdict} within "
-                f"{tolerance} px (median and error)")
-    over = agreement.get("over", 0)
-    spread = f", {over} of {agreement['keypoints']:,} keypoints further" if over and "keypoints" in agreement else ""
-    return f"max {agreement['max_px']:.2g} px{spread} ({verdict} within {tolerance} px)"
 
 
 def compare_with_search(search: dict, mean_px: float, seed: int | None = None) -> dict:

@@ -9,11 +9,10 @@ Rerunning a command continues its study. Every rule the "advanced" switches turn
 from __future__ import annotations
 
 if __name__ == "__main__":  # first: Ctrl-C while the imports below run is one line and exit 130
-    from runners.cli import stop_on_ctrl_c
+    from cli.exits import stop_on_ctrl_c
     stop_on_ctrl_c("search")
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -22,20 +21,25 @@ from pathlib import Path
 
 import optuna
 
+from cli.args import (add_data_argument, add_val_teams_argument, doc_parser, fraction, non_negative_float,
+                      non_negative_int, positive_float, positive_int)
+from cli.exits import UserError, run
+from cli.paths import DEFAULT_STORAGE, check_storage
 from cones.coco import DEFAULT_MARGIN
-from objectives.fair_share import FairShare
-from objectives.progress import Progress, summary
-from objectives.rungs import UNITS
-from objectives.storage import storage_error, storage_faults
-from objectives.study import (SAMPLERS, ReferenceQueue, StartingPoint, describe, enqueue_hand_designs, open_storage,
-                              open_study)
-from objectives.study_reader import finished
-from objectives.trial import Objective, TrialDiverged, TrialSettings
-from search_space.config import WEIGHT_FORMATS
-from search_space.size import DEFAULT_MAX_KB, max_bytes
+from search_engine.fair_share import FairShare
+from search_engine.progress import Progress, summary
+from search_engine.queues import StartingPoint
+from search_engine.reference import ReferenceQueue, enqueue_hand_designs
+from search_engine.rungs import UNITS
+from search_engine.running import QuietExpectedFailures, StopAtTarget, interrupt
+from search_engine.settings import DEFAULT_EPOCHS, TrialSettings
+from search_engine.storage import storage_faults
+from search_engine.study import SAMPLERS, describe, open_storage, open_study
+from search_engine.trial import Objective, TrialDiverged
+from search_space.cap import max_bytes
+from search_space.config import DEFAULT_MAX_KB, WEIGHT_FORMATS
 from search_space.space import SearchSpace
-from runners.cli import (DEFAULT_STORAGE, UserError, add_data_argument, check_storage, doc_parser, fraction,
-                         non_negative_float, non_negative_int, positive_float, positive_int, run)
+from studies.reader import finished
 
 OBJECTIVE_CHOICES = {"error": ("error",), "error,size": ("error", "size")}
 
@@ -46,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=positive_int, default=200, metavar="N",
                    help="run until the study holds N finished trials (default 200)")
     add_data_argument(p, "Supervisely export or COCO .json (default: synthetic cones, a demo)")
-    p.add_argument("--val-teams", default=None, metavar="TEAM,...",
-                   help="validate on these teams, a new camera (default: 10%% of frames)")
+    add_val_teams_argument(p, "validate on these teams, a new camera, space- or comma-separated (default: 10%% of "
+                              "frames)")
     p.add_argument("--max-kb", type=positive_float, default=DEFAULT_MAX_KB, metavar="KB",
                    help=f"cap on the weights' size (1 KB = 1024 bytes; default {DEFAULT_MAX_KB:g})")
     p.add_argument("--weights", choices=WEIGHT_FORMATS, default="float32", metavar="FORMAT",
@@ -73,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"COCO full frames: box margin per side when cutting crops (default {DEFAULT_MARGIN})")
 
     rules = p.add_argument_group("advanced: the search's rules (docs/search.md)")
-    rules.add_argument("--epochs", type=positive_int, default=12, metavar="N",
-                       help="most epochs one trial may train (default 12)")
+    rules.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS, metavar="N",
+                       help=f"most epochs one trial may train (default {DEFAULT_EPOCHS})")
     rules.add_argument("--sampler", default="tpe", choices=SAMPLERS, metavar="NAME",
                        help="Optuna sampler: tpe (default), random or nsga2")
     rules.add_argument("--rungs", choices=(*UNITS, "optuna"), default="epochs", metavar="UNIT",
@@ -171,7 +175,7 @@ def study_data_name(data: list[Path] | None, margin: float):
 
 
 def _teams(args: argparse.Namespace) -> list[str] | None:
-    return [t.strip() for t in args.val_teams.split(",")] if args.val_teams else None
+    return [t.strip() for t in args.val_teams] if args.val_teams else None
 
 
 def read_split(args: argparse.Namespace):
@@ -218,7 +222,7 @@ def run_trials(args: argparse.Namespace, study, storage, settings: TrialSettings
     queues = turns(args, space, settings)
     try:
         if args.workers > 1 or args.ray_address:
-            from runners.ray_search import run_on_ray
+            from search_engine.ray_driver import run_on_ray
 
             run_on_ray(study, storage, settings, space, train_set, val_set, progress, queues, target=args.trials,
                        workers=args.workers, timeout=args.timeout, address=args.ray_address)
@@ -251,64 +255,6 @@ def turns(args: argparse.Namespace, space: SearchSpace, settings: TrialSettings)
     if not args.no_fair_share:
         queues.append(FairShare(space.families(), settings.max_epochs, target=args.trials))
     return tuple(queues)
-
-
-class StopAtTarget:
-    """Stop ``optimize`` once the study holds ``target`` finished trials (``objectives.study_reader.finished``: a
-    retried trial of a killed run does not count, a diverged one does, so ``n_trials`` alone cannot say)."""
-
-    def __init__(self, target: int):
-        self.target = target
-
-    def __call__(self, study: optuna.Study, trial) -> None:
-        if finished(study) >= self.target:
-            study.stop()
-
-
-def interrupt(signum, frame):
-    """A SIGTERM handler: `kill` stops a run as Ctrl-C does."""
-    raise KeyboardInterrupt
-
-
-class QuietExpectedFailures(logging.Filter):
-    """Leave out Optuna's warnings, traceback included, about a trial that failed in a way the runner already
-    reports in one line: it diverged (its progress line gives the reason), Ctrl-C or SIGTERM cut it off (the
-    "interrupted" message), or the storage failed (``objectives.storage.storage_faults``). Any other failure keeps Optuna's warning and traceback.
-
-    No message text is read. Optuna's first warning about a failed trial carries the trial's exception
-    (``exc_info``); when it is an expected one, Optuna's records are left out until the trial is recorded, which
-    this object hears as an ``optimize`` callback (put it first). Installed on Optuna's handlers by ``with``::
-
-        with QuietExpectedFailures() as quiet:
-            study.optimize(objective, catch=(TrialDiverged,), callbacks=[quiet, ...])
-    """
-
-    EXPECTED = (KeyboardInterrupt, TrialDiverged)
-
-    def __init__(self):
-        super().__init__()
-        self.muted = False  # from an expected failure's warning to the end of its trial
-        self.handlers: list[logging.Handler] = []
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        # A storage error is reported by the command in one line (objectives.storage.storage_faults).
-        if record.exc_info and (isinstance(record.exc_info[1], self.EXPECTED) or storage_error(record.exc_info[1])):
-            self.muted = True
-        return not self.muted
-
-    def __call__(self, study: optuna.Study, trial) -> None:
-        self.muted = False  # the trial is recorded: what follows is about the next one
-
-    def __enter__(self) -> "QuietExpectedFailures":
-        self.handlers = list(logging.getLogger("optuna").handlers)
-        for handler in self.handlers:
-            handler.addFilter(self)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        for handler in self.handlers:
-            handler.removeFilter(self)
-        self.muted = False
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 LOSSES = ("mse", "ce")
 WEIGHT_FORMATS = ("float32", "int8")  # how a deployed model stores its weights (search_space.int8); a study's setting
 # How --max-kb counts a KB of weights, and the search's default cap: here, without torch, so that the size
-# module and the torch-free study reader (objectives.study_reader, the analysis) share one definition.
+# module and the torch-free study reader (studies.reader, the analysis) share one definition.
 BYTES_PER_KB = 1024
 DEFAULT_MAX_KB = 80
 SIGMA_LIMITS = (0.3, 10.0)  # heatmap std, px: below, the Gaussian is under a pixel; above, wider than a flank

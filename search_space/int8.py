@@ -86,7 +86,7 @@ class QuantConv2d(nn.Conv2d):
         zero padding)."""
         low, high = self.input_range[0].clamp(max=0), self.input_range[1].clamp(min=0)
         if not torch.isfinite(low - high):
-            raise RuntimeError("QuantConv2d has no input range: calibrate it first (objectives.quantize.calibrate)")
+            raise RuntimeError("QuantConv2d has no input range: calibrate it first (shipping.quantize.calibrate)")
         qmin, qmax = ACTIVATION_RANGE
         scale = ((high - low) / (qmax - qmin)).clamp(min=torch.finfo(torch.float32).eps).float()
         zero_point = (qmin - torch.round(low / scale)).clamp(qmin, qmax).to(torch.int32)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -25,6 +25,7 @@ class Family:
     knobs: dict[str, tuple[int, int]]  # family-only integer Config fields -> (lowest, highest), in sampling order
     channels_last: bool  # trains faster in channels-last memory format on CPU
     searched: bool  # the search space samples it
+    labels: dict[str, str] = field(default_factory=dict)  # knob -> how a trial line prints it, "x{}": "x2"
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -32,7 +33,7 @@ _loaded = False
 
 
 def register_family(name: str, *, depths: tuple[int, int], knobs: dict[str, tuple[int, int]] | None = None,
-                    channels_last: bool = True, searched: bool = True):
+                    labels: dict[str, str] | None = None, channels_last: bool = True, searched: bool = True):
     """Decorator: ``@register_family("resnet", depths=(1, 3))`` over a ``build(cfg) -> nn.Module``.
 
     depths: the (lowest, highest) ``cfg.depth`` the search considers; depths whose narrowest model is over the
@@ -40,12 +41,14 @@ def register_family(name: str, *, depths: tuple[int, int], knobs: dict[str, tupl
     knobs: integer architecture fields only this family reads, with the (lowest, highest) value the search
     considers, e.g. ``{"expand": (1, 4)}``; sampled after ``depth``, in this order. Other families keep the
     field's default.
+    labels: how the search's trial lines print a knob, a format of its value, e.g. ``{"expand": "x{}"}`` ("x2");
+    a knob without one prints as its name and value ("expand2").
     channels_last: whether the family trains faster in channels-last memory format on CPU (dense 3x3
     convolutions do, about 1.5-2x; depthwise-heavy networks do not).
     searched: False keeps the family out of the search space while the tests, ``--config`` files and the
     export still accept it.
     """
-    knobs = dict(knobs or {})
+    knobs, labels = dict(knobs or {}), dict(labels or {})
     _check_range(name, "depths", depths)
     possible = [f for f in ARCH_FIELDS if type(getattr(Config, f)) is int and f not in ("width", "depth")]
     for knob, bounds in knobs.items():
@@ -54,11 +57,14 @@ def register_family(name: str, *, depths: tuple[int, int], knobs: dict[str, tupl
                              f"possible knobs: {possible}, or add a field with metadata=ARCH to "
                              "search_space/config.py")
         _check_range(name, f"knob {knob!r}", bounds)
+    for knob in labels:
+        if knob not in knobs:
+            raise ValueError(f"family {name!r}: label for {knob!r}, which is not one of its knobs {sorted(knobs)}")
 
     def add(build: Callable[[Config], nn.Module]):
         if name in _FAMILIES:
             raise ValueError(f"family {name!r} is registered twice")
-        _FAMILIES[name] = Family(name, build, tuple(depths), knobs, channels_last, searched)
+        _FAMILIES[name] = Family(name, build, tuple(depths), knobs, channels_last, searched, labels)
         return build
 
     return add
@@ -87,6 +93,16 @@ def families() -> tuple[str, ...]:
 def searched_families() -> tuple[str, ...]:
     """The families the search space samples."""
     return tuple(name for name in families() if _FAMILIES[name].searched)
+
+
+def describe_knobs(cfg: dict) -> list[str]:
+    """The family's own knobs of a config (as ``Config.to_dict`` gives it) as its file labels them: ["x2"] for a
+    mobile config; none for a family without knobs, or one not registered."""
+    _load_families()
+    family = _FAMILIES.get(cfg.get("family"))
+    if family is None:
+        return []
+    return [family.labels.get(knob, knob + "{}").format(cfg.get(knob, getattr(Config, knob))) for knob in family.knobs]
 
 
 def memory_format(cfg: Config) -> torch.memory_format:

@@ -15,18 +15,12 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from search_space.config import ARCH_FIELDS, BYTES_PER_KB, DEFAULT_MAX_KB, WEIGHT_FORMATS, Config
+from search_space.config import ARCH_FIELDS, BYTES_PER_KB, WEIGHT_FORMATS, Config
 from search_space.families.layers import ConvBN
 from search_space.int8 import FLOAT32_BYTES, conv_bytes
 from search_space.registry import create_model
 
 INPUT_SIZE = (48, 64)  # (width, height)
-
-
-def max_bytes(max_kb: float = DEFAULT_MAX_KB) -> int:
-    if not max_kb > 0:
-        raise ValueError(f"--max-kb must be > 0, got {max_kb}")
-    return int(max_kb * BYTES_PER_KB)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
+from search_space.cap import fits
 from search_space.config import HEADS, OPTIMIZERS, Config
 
 MIN_WIDTH, MAX_WIDTH = 4, 32  # wider models at 64 x 48 cost too much CPU time for their accuracy
@@ -34,7 +35,6 @@ class SearchSpace:
     def for_cap(cls, max_bytes: int, weights: str = "float32") -> "SearchSpace":
         # The one place the space touches torch (the registry builds models to measure), once per study.
         from search_space.registry import get_family, searched_families
-        from search_space.size import weight_bytes
 
         widest = {}
         for family in map(get_family, searched_families()):
@@ -42,11 +42,11 @@ class SearchSpace:
             knob_values = product(*(range(lo, hi + 1) for lo, hi in family.knobs.values()))
             for depth, values in product(range(low, high + 1), knob_values):
                 knobs = tuple(zip(family.knobs, values))
-                fits = [w for w in range(MIN_WIDTH, MAX_WIDTH + 1)
-                        if weight_bytes(Config(family=family.name, width=w, depth=depth, **dict(knobs)), weights)
-                        <= max_bytes]
-                if fits:
-                    widest[(family.name, depth, knobs)] = max(fits)
+                fitting = [w for w in range(MIN_WIDTH, MAX_WIDTH + 1)
+                           if fits(Config(family=family.name, width=w, depth=depth, **dict(knobs)), max_bytes,
+                                   weights).ok]
+                if fitting:
+                    widest[(family.name, depth, knobs)] = max(fitting)
         if not widest:
             counted = "" if weights == "float32" else f" of {weights} weights"
             raise ValueError(f"no model of any family fits in {max_bytes} bytes{counted}; raise --max-kb")

@@ -2,33 +2,25 @@
 sampled trials.
 
 A fresh search, on any team's data, first tries the best config of the 200-trial search on the shared data
-(README, "A search on the shared data"; the same config as ``benchmarks/configs/real200-best.json``): a
-U-Net that, trained on three teams' cameras, beats the original study's hand designs by a wide margin. So a
-study holds a good model within minutes, and TPE, which counts it among its start-up trials, searches from
-there. Its ``chosen_by`` says "starting point". It passes successive halving's rungs (it is there for its
-result; the reference bar still stops it if it is hopeless on the user's data), and no other trial is judged
-against it (``objectives.rungs``, ``objectives.trial.reference_bar``): a design tuned elsewhere is not a draw
-from the sampler, and as a peer it stopped nearly every early trial (in a 200-trial study on the shared data the
-best stayed the starting point itself). Why: docs/decisions.md, "The first hour".
+(README, "A search on the shared data"; the same config as ``benchmarks/configs/real200-best.json``), so a study
+holds a good model within minutes, and TPE, which counts it among its start-up trials, searches from there. Its
+``chosen_by`` says "starting point". It passes successive halving's rungs (it is there for its result; the
+reference bar still stops it if it is hopeless on the user's data), and no other trial is judged against it
+(``search_engine.rungs``, ``search_engine.trial.reference_bar``): a design tuned elsewhere is not a draw from the
+sampler.
 
-Its deeper neighbour follows it: the same design one block deeper, as wide as the cap allows. TPE picks a depth
-before a width and rarely leaves the depth its first good trials had: in a 200-trial study on the shared data
-159 of 200 trials were U-Nets of depth 3, and the first U-Net of depth 4 (1.34-1.43 px on tuwr with the starting
-point's knobs, against 1.53-1.57 for the starting point, at half its multiply-adds) came at trial 183
-(docs/decisions.md, "The first hour"). One block shallower is not tried: at the cap it costs 3.6 times the
-starting point's multiply-adds, and the depth-2 U-Nets of those studies ended at 9-28 px. The neighbour is a
-starting point too (``chosen_by`` "starting point"), and passing the rungs matters most for it: a depth-4 U-Net
-starts slowly (3.4-4.0 px after one epoch, the starting point 2.6), and in both seed-0 studies of the first-hour
-benchmark the first rung stopped every depth-4 U-Net with a softmax head after one epoch; none completed.
+Its deeper neighbour follows it: the same design one block deeper, as wide as the cap allows, because TPE picks a
+depth before a width and rarely leaves the depth its first good trials had. One block shallower is not tried. The
+neighbour is a starting point too, and passing the rungs matters most for it: a deeper U-Net starts slowly.
 
-Each is skipped where it is not in the study's space (a smaller ``--max-kb`` than it needs).
+Each is skipped where it is not in the study's space (a smaller ``--max-kb`` than it needs). The measurements
+behind each of these rules: docs/decisions.md, "The first hour" ("The starting point", "The starting point's
+deeper neighbour", "Starting points pass the rungs").
 """
 from __future__ import annotations
 
 from search_space.config import Config
 from search_space.space import SearchSpace, arch_key
-
-STARTING = "starting point"  # the ``chosen_by`` of its trial
 
 STARTING_POINT = Config(family="unet", width=7, depth=3, batch_norm=True, head="softmax", loss="ce", expand=2,
                         optimizer="adam", lr=0.0051, momentum=0.9, batch_size=20, weight_decay=3.7e-05, sigma=1.13)

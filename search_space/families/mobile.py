@@ -66,7 +66,8 @@ class MobileBody(nn.Module):
         return x
 
 
-@register_family("mobile", depths=(2, 4), knobs={"expand": (1, 4)}, channels_last=False)  # NCHW measured ~1.7x faster
+@register_family("mobile", depths=(2, 4), knobs={"expand": (1, 4)}, labels={"expand": "x{}"},
+                 channels_last=False)  # NCHW measured ~1.7x faster
 def build(cfg: Config) -> nn.Module:
     if cfg.depth < 2:
         raise ValueError(f"mobile needs depth >= 2 (levels), got {cfg.depth}")

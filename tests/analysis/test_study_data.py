@@ -1,6 +1,7 @@
 import optuna
 
-from analysis.study_data import best_feasible, full_budget, read_trials, study_info
+from analysis.study_data import full_budget, read_trials, row_trial, study_info
+from studies.reader import best_feasible
 
 
 def test_rows_follow_the_runner_format(thin_study):
@@ -22,7 +23,7 @@ def test_best_feasible_skips_oversize_and_stopped(build, multi):
     build.add_trial(study, "stopped", kb=10, error=1.0)
     build.add_trial(study, "oversize", kb=100)
     rows = read_trials(study)
-    assert best_feasible(rows, study_info(study, url).max_bytes).number == 1
+    assert best_feasible(rows, study_info(study, url).max_bytes, trial_of=row_trial).number == 1
 
 
 def test_full_budget_leaves_out_short_runs(build):

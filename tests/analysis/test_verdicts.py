@@ -14,7 +14,8 @@ from analysis.verdicts import (CANNOT_TELL, REFUTED, SUPPORTED, Ablation, TwiceR
                                ablation_family, ablation_softmax, answer_twice, find_ablation, read_ablation,
                                search_batch_norm_unet, search_batch_size, search_collapse, search_family,
                                search_softmax)
-from objectives.ablation import ABLATION_OF, compare
+from studies.ablation import compare
+from studies.attrs import ABLATION_OF
 
 BEST = {"family": "unet", "batch_norm": True, "head": "softmax", "batch_size": 20, "optimizer": "adam"}
 

@@ -39,7 +39,7 @@ def test_replay_mode_mixes_in_only_a_replay_set_of_the_other_teams(tmp_path, mon
 
     from benchmarks import adapt_curve
     from cones.synthetic import with_teams
-    from objectives.adapt import AdaptSettings
+    from shipping.adapt import AdaptSettings
     from objectives.heldout_runs import run_path
     from objectives.recipe import RECIPES
     from search_space.config import Config

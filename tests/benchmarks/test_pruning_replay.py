@@ -6,8 +6,9 @@ import pytest
 from optuna.trial import TrialState
 
 from benchmarks.pruning_replay import Rule, replay, replay_reference_bar
-from objectives.study import make_pruner
-from objectives.trial import BASELINE_ATTR, TrialSettings
+from search_engine.settings import TrialSettings
+from search_engine.study import make_pruner
+from studies.attrs import BASELINE_ATTR
 
 SETTINGS = TrialSettings(max_bytes=80 * 1024, max_epochs=9, rungs="optuna")
 

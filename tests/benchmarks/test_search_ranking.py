@@ -11,10 +11,11 @@ import pytest
 import benchmarks.int8_vs_float
 from analysis.study_data import read_trials
 from benchmarks.search_ranking import format_int8_table, format_table, int8_table, main, ranking_table, top_trials
+from cli.exits import run
 from cones.synthetic import save_supervisely
-from runners.cli import run
+from search_space.cap import max_bytes
 from search_space.config import Config
-from search_space.size import max_bytes, measure
+from search_space.size import measure
 from tests.benchmarks.test_generalisation import CFG, invented_teams
 
 INT8_CAP = max_bytes(80)

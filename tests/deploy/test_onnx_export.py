@@ -11,9 +11,10 @@ from deploy.exported import initializer_bytes
 from deploy.onnx_export import OversizeError, export_onnx
 from objectives.heatmaps import DECODERS, decode
 from objectives.train import predict_heatmaps
+from search_space.cap import max_bytes
 from search_space.config import Config
 from search_space.registry import create_model, families
-from search_space.size import max_bytes, measure
+from search_space.size import measure
 
 CFG = Config(family="mobile", width=8, depth=3, batch_norm=True, head="sigmoid")
 

@@ -16,10 +16,10 @@ from cones.synthetic import make_synthetic
 from deploy import packaged
 from deploy.exported import ExportedModel, initializer_bytes
 from objectives.heatmaps import parse_inference
-from runners.retrain import check_agreement
 from search_space.config import Config
 from search_space.registry import create_model
 from search_space.size import measure
+from shipping.agreement import check_agreement
 from tests.real_data import real_data_dir
 
 FOLDER = packaged.PACKAGED_DIR

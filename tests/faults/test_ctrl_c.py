@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from runners.cli import STARTED_FILE_ENV
+from cli.exits import STARTED_FILE_ENV
 from tests.faults.conftest import command_env, one_line, start, wait_for
 
 

@@ -1,5 +1,5 @@
 """A PostgreSQL server stopped and started again in the middle of a trial costs no trial: the search waits for it
-(up to ``objectives.storage.RETRY_SECONDS``, with backoff) and finishes as if nothing happened; one that stays
+(up to ``search_engine.storage.RETRY_SECONDS``, with backoff) and finishes as if nothing happened; one that stays
 away ends the search with one line and exit code 1.
 
 The server is always the test's own (``pgserver``, as in tests/runners/test_postgres.py): a server named by
@@ -16,8 +16,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from objectives.storage import safe_url
-from objectives.study_reader import finished
+from search_engine.storage import safe_url
+from studies.reader import finished
 from tests.faults.conftest import command_env, start, wait_for
 
 pytestmark = pytest.mark.slow

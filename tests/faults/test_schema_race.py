@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 import sqlalchemy.exc
 
-from objectives import study
+from search_engine import study
 
 
 def lost_race(kind: str) -> Exception:

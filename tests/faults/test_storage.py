@@ -16,7 +16,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from objectives.study_reader import finished
+from studies.reader import finished
 from tests.conftest import REPO
 from tests.faults.conftest import SCRIPTS, command_env, wait_for
 

@@ -12,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from objectives.study_reader import finished
+from studies.reader import finished
 from tests.faults.conftest import command_env, start, wait_for
 
 pytestmark = pytest.mark.slow

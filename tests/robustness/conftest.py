@@ -7,7 +7,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from runners.cli import run
+from cli.exits import run
 
 COMMANDS = {"search": "runners.search", "export": "runners.export", "retrain": "runners.retrain",
             "predict": "runners.predict", "adapt": "runners.adapt", "inspect_data": "runners.inspect_data",
@@ -28,7 +28,7 @@ class Outcome:
 
 
 def invoke(command: str, argv: list[str], capsys) -> Outcome:
-    """Run a command as ``python COMMAND.py ARGS`` would: through ``runners.cli.run``; a SystemExit with a
+    """Run a command as ``python COMMAND.py ARGS`` would: through ``cli.exits.run``; a SystemExit with a
     message prints it and exits 1, as the interpreter does. Any other exception propagates: a traceback."""
     module = importlib.import_module(COMMANDS[command])
     capsys.readouterr()

@@ -104,7 +104,7 @@ def test_crops_named_without_team_and_frame_are_warned_about(world, tmp_path):
 def test_a_read_only_study_is_one_line_before_anything_runs(world, capsys, monkeypatch):
     # Tests may run as root, whom chmod does not stop: the check asks the OS, so ask it to say no.
     db = world / "study.db"
-    monkeypatch.setattr("runners.cli.os.access", lambda path, mode: str(path) != str(db))
+    monkeypatch.setattr("cli.paths.os.access", lambda path, mode: str(path) != str(db))
     outcome = invoke("search", ["--data", str(world / "export"), "--storage", f"sqlite:///{db}"], capsys)
     assert outcome.code == 2 and "Traceback" not in outcome.err
     assert outcome.message.endswith("study.db (or its folder) is read-only; a search writes to it. Make it writable, "

@@ -9,11 +9,12 @@ import pytest
 from optuna.trial import TrialState
 
 import runners.ablate as ablate
-from objectives.ablation import variants
+from cli.exits import run
 from objectives.train import train as real_train
-from runners.cli import run
+from search_engine.ablation import variants
+from search_space.cap import max_bytes
 from search_space.config import Config
-from search_space.size import max_bytes, measure
+from search_space.size import measure
 
 BEST = Config(family="unet", width=4, depth=2, head="softmax", batch_size=8)
 FAST = ["--epochs", "1", "--seeds", "1", "--threads", "1"]
@@ -158,9 +159,9 @@ def test_a_continued_ablation_must_keep_its_setting(searched, capsys):
     assert "is an ablation" in fails(capsys, "--study", "search-ablation", "--storage", searched)
 
 
-def without_interactions(best: Config, cap: int):
-    """``objectives.ablation.variants`` as it was before the interaction variants."""
-    found, skipped = variants(best, cap)
+def without_interactions(best: Config, cap: int, weights: str = "float32"):
+    """``search_engine.ablation.variants`` as it was before the interaction variants."""
+    found, skipped = variants(best, cap, weights)
     return [v for v in found if v.decision != "interaction"], skipped
 
 
@@ -186,3 +187,27 @@ def test_a_continued_ablation_whose_variant_changed_its_config_is_refused(search
     study.set_user_attr("variants", {**configs, "batch_norm=True": {**configs["batch_norm=True"], "lr": 0.5}})
     err = fails(capsys, "--study", "search", "--storage", searched, *FAST, "--variants", "batch_norm")
     assert "another config of variant batch_norm=True" in err and "--name NEW" in err
+
+
+def test_an_int8_studys_best_is_ablated_under_the_int8_cap(tmp_path, tiny_export, isolated_cache):
+    # 80,102 bytes in int8 and 308,956 in float32: an int8 study's best, once refused as "over the cap".
+    best = Config(family="resnet", width=8, depth=3, head="softmax", batch_size=8)
+    assert measure(best, weights="int8").weight_bytes <= max_bytes(80) < measure(best).weight_bytes
+    storage = f"sqlite:///{tmp_path / 'int8.db'}"
+    study = optuna.create_study(study_name="int8", storage=storage)
+    for key, value in {"data": str(tiny_export), "val_teams": None, "val_fraction": 0.25, "seed": 0,
+                       "max_bytes": max_bytes(80), "max_epochs": 2, "weights": "int8"}.items():
+        study.set_user_attr(key, value)
+    study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, value=2.0, user_attrs={
+        "config": best.to_dict(), "weight_bytes": measure(best, weights="int8").weight_bytes, "status": "ok",
+        "epochs": 2, "val_mean_px": 2.0}))
+    out = tmp_path / "ablation.json"
+    assert ablate.main(["--study", "int8", "--storage", storage, *FAST, "--variants", "batch_norm",
+                        "--json", str(out)]) == 0
+    runs = ablation(storage, "int8-ablation").get_trials()
+    assert [t.state for t in runs] == [TrialState.COMPLETE] * 2
+    assert all(t.user_attrs["weight_bytes"] == measure(Config.from_dict(t.user_attrs["config"]),
+                                                       weights="int8").weight_bytes for t in runs)
+    assert all("val_float32_mean_px" in t.user_attrs for t in runs)  # scored in int8, as the study scores a trial
+    table = json.loads(out.read_text())
+    assert table["weights"] == "int8" and table["rows"][0]["weight_bytes"] <= max_bytes(80)

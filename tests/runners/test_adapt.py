@@ -10,11 +10,12 @@ import torch
 
 from cones.synthetic import make_synthetic, save_supervisely
 from deploy.exported import ExportedModel, initializer_bytes
-from objectives.adapt import AdaptSettings
 from runners import adapt
 from runners.retrain import main as retrain
+from search_space.cap import max_bytes
 from search_space.config import Config
-from search_space.size import max_bytes, measure
+from search_space.size import measure
+from shipping.adapt import AdaptSettings
 
 CFG = Config(family="unet", width=4, depth=2, batch_norm=True, head="softmax", loss="ce", batch_size=16, lr=3e-3)
 

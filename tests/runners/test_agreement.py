@@ -1,7 +1,7 @@
 """The rule that decides whether an exported model's ONNX Runtime keypoints agree with torch's."""
 import numpy as np
 
-from runners.retrain import agreement_text, agreement_verdict
+from shipping.agreement import agreement_text, agreement_verdict
 
 
 def distances(crops: int = 652, off: int = 0, by: float = 1.0) -> np.ndarray:

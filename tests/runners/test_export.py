@@ -6,9 +6,11 @@ import json
 import optuna
 import pytest
 
-from runners.export import PickError, main, pick_trial
+from runners.export import main
+from search_space.cap import max_bytes
 from search_space.config import Config
-from search_space.size import max_bytes, measure
+from search_space.size import measure
+from shipping.export import PickError, pick_trial
 
 CAP = max_bytes(80)
 STUDY_ATTRS = {"data": "/data/cones", "val_teams": ["tuwr"], "val_fraction": 0.1, "seed": 3, "max_bytes": CAP,
@@ -82,7 +84,7 @@ def test_trial_number_is_exported_as_asked(single, storage, tmp_path):
     (9, "no such trial"),
     (2, "is PRUNED, not COMPLETE"),
     (4, "is FAIL, not COMPLETE"),
-    (1, "over the study's cap of 81920 bytes"),
+    (1, "over the cap of 81920 bytes \\(80 KB\\), the study's cap"),
 ])
 def test_trial_that_cannot_be_exported_is_refused(single, storage, tmp_path, number, message):
     with pytest.raises(SystemExit, match=message):

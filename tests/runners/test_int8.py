@@ -8,13 +8,14 @@ import optuna
 import pytest
 import torch
 
+from cli.exits import run
 from deploy.exported import ExportedModel, initializer_bytes
-from objectives.quantize import prepare
 from runners import export, retrain, search
-from runners.cli import run
+from search_space.cap import max_bytes
 from search_space.config import Config
 from search_space.registry import create_model
-from search_space.size import max_bytes, measure
+from search_space.size import measure
+from shipping.quantize import prepare
 from tests.runners.test_retrain import CFG, data_dir, write_record  # noqa: F401 (data_dir is a fixture)
 
 pytestmark = pytest.mark.slow

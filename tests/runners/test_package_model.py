@@ -15,8 +15,9 @@ from deploy.exported import ExportedModel, initializer_bytes
 from runners import adapt
 from runners.package_model import main as package
 from runners.retrain import main as retrain
-from search_space.config import Config
-from search_space.size import BYTES_PER_KB, max_bytes, measure
+from search_space.cap import max_bytes
+from search_space.config import BYTES_PER_KB, Config
+from search_space.size import measure
 
 CFG = Config(family="unet", width=4, depth=2, batch_norm=True, head="softmax", loss="ce", batch_size=16, lr=3e-3)
 FAST = ["--steps", "8", "--folds", "2", "--threads", "1"]

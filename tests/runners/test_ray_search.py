@@ -8,11 +8,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from objectives import study as study_module
-from objectives.study_reader import finished
-from objectives.trial import SEEDS_ATTR
 from runners import search
-from runners.ray_search import StudyDriver, ray_environment
+from search_engine import study as study_module
+from search_engine.ray_driver import StudyDriver, ray_environment
+from studies.attrs import SEEDS_ATTR
+from studies.reader import finished
 from tests.runners.test_search import TRIAL_ATTRS
 
 pytestmark = pytest.mark.slow

@@ -7,15 +7,16 @@ import json
 import pytest
 import torch
 
+from cones.load import load_data
 from cones.synthetic import make_synthetic, save_supervisely
 from deploy.exported import ExportedModel, initializer_bytes
-from cones.load import load_data
 from objectives.heldout_runs import run_path, write_run
 from objectives.recipe import RECIPES
 from runners.retrain import compare_with_search, main, parse_args, ship_epochs, training_plan
+from search_space.cap import max_bytes
 from search_space.config import Config
 from search_space.registry import create_model
-from search_space.size import max_bytes, measure
+from search_space.size import measure
 
 CFG = Config(family="unet", width=4, depth=2, batch_size=16)
 

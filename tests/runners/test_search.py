@@ -16,12 +16,14 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from objectives.study_reader import finished
-from objectives.trial import SEEDS_ATTR, TrialDiverged
 from runners import search
-from search_space.space import trial_params
+from search_engine.running import QuietExpectedFailures
+from search_engine.trial import TrialDiverged
 from search_space.config import Config
+from search_space.space import trial_params
 from search_space.start import STARTING_POINT
+from studies.attrs import SEEDS_ATTR
+from studies.reader import finished
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -290,7 +292,7 @@ def optimize_logged(objective, n_trials: int) -> tuple[str, bool]:
     logging.getLogger("optuna").addHandler(handler)
     interrupted = False
     try:
-        with search.QuietExpectedFailures() as quiet:
+        with QuietExpectedFailures() as quiet:
             study.optimize(objective, n_trials=n_trials, catch=(TrialDiverged, ValueError), callbacks=[quiet])
     except KeyboardInterrupt:
         interrupted = True

@@ -32,7 +32,7 @@ def test_measuring_leaves_the_global_rng_alone():
 
 
 def test_every_trial_records_it():
-    from objectives.trial import size_attrs
+    from search_engine.trial import size_attrs
 
     attrs, _ = size_attrs(Config(family="plain", depth=3, width=4), max_bytes=81920)
     assert attrs["receptive_field"] == [7, 7]

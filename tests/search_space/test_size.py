@@ -4,9 +4,10 @@ import random
 import pytest
 import torch
 
+from search_space.cap import max_bytes
 from search_space.config import Config
 from search_space.registry import create_model, families, get_family
-from search_space.size import fold_batch_norm, max_bytes, measure, state_dict_bytes, weight_bytes
+from search_space.size import fold_batch_norm, measure, state_dict_bytes, weight_bytes
 from search_space.space import MAX_WIDTH, MIN_WIDTH
 
 
