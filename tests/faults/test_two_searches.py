@@ -4,8 +4,11 @@ every read the dashboard makes succeeds."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import urllib.request
+from contextlib import closing
+from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import optuna
@@ -46,6 +49,17 @@ class DashboardReader(threading.Thread):
             self.stop.wait(0.2)
 
 
+def study_exists(db: Path) -> bool:
+    """The searches have made the schema and the study: a row in ``studies``, read without writing."""
+    if not db.exists() or db.stat().st_size == 0:
+        return False
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as connection:
+            return connection.execute("SELECT COUNT(*) FROM studies").fetchone()[0] > 0
+    except sqlite3.Error:  # no such table yet, or locked: not yet
+        return False
+
+
 @pytest.fixture(scope="module")
 def together(tiny_export, tmp_path_factory):
     """Start the two searches, then the dashboard on their study once it exists; (URL, [(code, out, err)] of
@@ -61,7 +75,9 @@ def together(tiny_export, tmp_path_factory):
             "--no-baselines", "--no-starting-point", "--no-fair-share", "--sampler", "random"]
     searches = [start("search", *argv, env=command_env(root)) for _ in range(2)]
     try:
-        wait_for(lambda: db.exists() and db.stat().st_size > 0, 120, "the study's database")
+        # The dashboard opens the storage as a third process: started while the searches still create the schema,
+        # it would race them for it (optuna-dashboard does not retry); a user opens it on a study that exists.
+        wait_for(lambda: study_exists(db), 120, "the study in its database")
         server = make_server("127.0.0.1", 0, wsgi(url), handler_class=_Quiet)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         reader = DashboardReader(f"http://127.0.0.1:{server.server_port}")
