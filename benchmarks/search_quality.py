@@ -40,7 +40,7 @@ from cli.args import add_data_argument, doc_parser, positive_float, positive_int
 from cli.paths import sqlite_path
 from cones.load import data_options, load_data
 from objectives.recipe import RECIPES
-from search_space.cap import max_bytes
+from search_space.cap import max_bytes, within
 from search_space.config import Config
 from search_space.size import measure
 from studies.reader import best_feasible, finished
@@ -161,12 +161,16 @@ def read_best(storage: str, cap_kb: float) -> dict:
             "weight_bytes": int(best.user_attrs["weight_bytes"])}
 
 
+def known_within(table: dict, cap_kb: float) -> list[dict]:
+    """The ``--also`` configs that fit ``cap_kb``, by the one cap rule."""
+    return [r for r in table["also"] if within(r["weight_bytes"], max_bytes(cap_kb))]
+
+
 def mark_best_known(table: dict, caps: list[float]) -> None:
     """Each row's excess over the lowest leave-one-team-out error known for its cap."""
     table["best_known"] = {}
     for cap in caps:
-        rows = [r for r in table["studies"] if r["cap_kb"] == cap] + \
-               [r for r in table["also"] if r["weight_bytes"] <= max_bytes(cap)]
+        rows = [r for r in table["studies"] if r["cap_kb"] == cap] + known_within(table, cap)
         best = min((r["loto_px"] for r in rows if r.get("loto_px") is not None), default=math.inf)
         table["best_known"][f"{cap:g}"] = best
         for row in table["studies"]:
@@ -188,8 +192,7 @@ def format_table(table: dict, caps: list[float]) -> str:
         lines.append(f"{'search':<24} {'seed':>4} {'trials':>6} {'val px':>7} {'LOTO px':>8} {'vs best':>8}  "
                      "groups; config")
         rows = [r for r in table["studies"] if r["cap_kb"] == cap]
-        rows += [{**r, "seed": "", "trials": "", "val_px": None} for r in table["also"]
-                 if r["weight_bytes"] <= max_bytes(cap)]
+        rows += [{**r, "seed": "", "trials": "", "val_px": None} for r in known_within(table, cap)]
         for row in rows:
             val = f"{row['val_px']:.3f}" if row.get("val_px") is not None else "-"
             loto = f"{row['loto_px']:.3f}" if row.get("loto_px") is not None else "-"
@@ -214,7 +217,7 @@ def plot(table: dict, caps: list[float], path: str) -> None:
             values = [r["loto_px"] for r in table["studies"]
                       if r["arm"] == arm and r["cap_kb"] == cap and r.get("loto_px") is not None]
             ax.scatter([x] * len(values), values, color="#1f77b4", zorder=3, label="a study's best" if x == 0 else None)
-        for j, row in enumerate(r for r in table["also"] if r["weight_bytes"] <= max_bytes(cap)):
+        for j, row in enumerate(known_within(table, cap)):
             ax.axhline(row["loto_px"], color="#7f7f7f", linestyle=("--", ":", "-.")[j % 3],
                        label=f"{describe_config(row['config'])}")
         ax.set_xticks(range(len(arms)), arms)
