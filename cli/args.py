@@ -72,7 +72,7 @@ class _Teams(argparse.Action):
     """Joins ``--val-teams tuwr amz`` and ``--val-teams tuwr,amz`` (and a mix) into one list of team names."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        setattr(namespace, self.dest, [team for value in values for team in value.split(",") if team.strip()])
+        setattr(namespace, self.dest, [team.strip() for value in values for team in value.split(",") if team.strip()])
 
 
 def add_val_teams_argument(parser, help: str, optional_value: bool = False) -> None:

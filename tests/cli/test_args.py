@@ -15,7 +15,7 @@ def test_val_teams_comma_and_space_separated_are_one_list(command):
     def teams(*values):
         return parser.parse_args([*REQUIRED[command], "--val-teams", *values]).val_teams
 
-    assert teams("tuwr,amz") == teams("tuwr", "amz") == teams("tuwr,", "amz") == ["tuwr", "amz"]
+    assert teams("tuwr,amz") == teams("tuwr", "amz") == teams("tuwr,", "amz") == teams("tuwr, amz") == ["tuwr", "amz"]
     assert parser.parse_args(REQUIRED[command]).val_teams is None
 
 
